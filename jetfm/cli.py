@@ -1,0 +1,77 @@
+"""The ``jetfm`` command line.
+
+A thin layer: each subcommand lives in its own module under :mod:`jetfm.commands` and exposes
+
+* ``NAME`` (str) and ``HELP`` (one line),
+* ``add_arguments(parser: argparse.ArgumentParser) -> None``,
+* ``run(args: argparse.Namespace) -> int | None``.
+
+Modules are discovered, so adding a command never touches this file. Heavy imports (torch,
+pythia) belong inside ``run`` so that ``jetfm --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from jetfm.version import __version__
+
+
+def _command_modules():
+    import jetfm.commands as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        yield importlib.import_module(f"jetfm.commands.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with one subparser per command module (also used by the docs)."""
+    parser = argparse.ArgumentParser(
+        prog="jetfm",
+        description="Masked Particle Modelling foundation models for jets: generate data, "
+        "pre-train, fine-tune, evaluate, predict and publish.",
+    )
+    parser.add_argument("--version", action="version", version=f"jetfm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages as well")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        cmd = sub.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=(module.__doc__ or module.HELP).strip(),
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    from jetfm.errors import JetFMError
+
+    try:
+        return int(args._run(args) or 0)
+    except JetFMError as err:
+        # Expected user errors (bad file, missing branch, ...) get one clear line, no traceback.
+        print(f"jetfm {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``jetfm`` subcommand; see :mod:`jetfm.cli` for the protocol."""

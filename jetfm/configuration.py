@@ -1,0 +1,146 @@
+"""``JetFMConfig``: every hyper-parameter of the backbone, the pre-training and the heads.
+
+One config serves every class (as in transformers, where a BERT config serves BERT and its
+heads): the backbone reads the ``hidden_*`` fields, Masked Particle Modelling reads ``mpm_*``
+and ``decoder_*``, the heads read ``num_labels`` / ``head_*``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PretrainedConfig
+
+from jetfm.data.schema import FEATURE_GROUPS, REQUIRED_GROUP
+
+#: Size presets. Parameter counts (backbone only, all three feature groups) are checked by
+#: ``tests/test_backbone.py`` and listed in the docs.
+SIZE_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=64, decoder_hidden_size=32, decoder_num_layers=1,
+                 decoder_num_attention_heads=4, num_class_attention_layers=1),
+    "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=8,
+                  intermediate_size=256, decoder_hidden_size=96, decoder_num_layers=2,
+                  decoder_num_attention_heads=4, num_class_attention_layers=2),
+    "base": dict(hidden_size=256, num_hidden_layers=8, num_attention_heads=8,
+                 intermediate_size=512, decoder_hidden_size=128, decoder_num_layers=3,
+                 decoder_num_attention_heads=8, num_class_attention_layers=2),
+}  # fmt: skip
+
+MPM_TARGETS = ("vqvae", "kmeans", "regression", "flow", "diffusion")
+
+
+class JetFMConfig(PretrainedConfig):
+    r"""Configuration of a jetfm model.
+
+    Args:
+        feature_groups: ``{group: n_features}`` the embedding accepts; ``kinematics`` required.
+        hidden_size: width of the particle states.
+        num_hidden_layers: encoder blocks (pre-norm, LayerScale, SwiGLU feed-forward).
+        num_attention_heads: heads per attention layer.
+        intermediate_size: hidden width of the SwiGLU feed-forward.
+        num_register_tokens: learned tokens prepended to every jet (they also keep attention
+            well defined for jets with very few particles).
+        num_class_attention_layers: CaiT-style class-attention blocks producing the jet state.
+        layer_scale_init: initial LayerScale value (small → blocks start near identity).
+        hidden_dropout_prob / attention_dropout_prob: dropout rates.
+        ordered: add pT-rank embeddings (breaks permutation equivariance on purpose; the
+            ordering study of arXiv 2401.13537).
+        max_particles: largest rank embedded when ``ordered``.
+        group_dropout_prob: during training, drop each optional feature group of a jet with
+            this probability so one checkpoint also serves kinematics-only data.
+        mpm_target: pre-training target, one of ``vqvae``, ``kmeans``, ``regression``,
+            ``flow``, ``diffusion``.
+        mask_fraction: fraction of each jet's real particles masked in pre-training.
+        mask_in_encoder: ``False`` (default) drops masked particles from the encoder input
+            (arXiv 2409.12589); ``True`` sends mask tokens through the encoder
+            (arXiv 2401.13537).
+        decoder_*: the lighter transformer decoder used only in pre-training.
+        pid_side_target: add a cross-entropy side-target on the particle type.
+        target_options: target-specific settings (e.g. number of codes, flow transforms).
+        head_hidden_size / head_dropout_prob: task heads' MLP.
+    """
+
+    model_type = "jetfm"
+
+    def __init__(
+        self,
+        feature_groups: dict[str, int] | None = None,
+        hidden_size: int = 128,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 8,
+        intermediate_size: int = 256,
+        num_register_tokens: int = 4,
+        num_class_attention_layers: int = 2,
+        layer_scale_init: float = 1e-3,
+        hidden_dropout_prob: float = 0.0,
+        attention_dropout_prob: float = 0.0,
+        layer_norm_eps: float = 1e-6,
+        initializer_range: float = 0.02,
+        ordered: bool = False,
+        max_particles: int = 128,
+        group_dropout_prob: float = 0.0,
+        mpm_target: str = "flow",
+        mask_fraction: float = 0.4,
+        mask_in_encoder: bool = False,
+        decoder_hidden_size: int = 96,
+        decoder_num_layers: int = 2,
+        decoder_num_attention_heads: int = 4,
+        pid_side_target: bool = True,
+        target_options: dict[str, Any] | None = None,
+        head_hidden_size: int | None = None,
+        head_dropout_prob: float = 0.1,
+        size: str | None = None,
+        **kwargs: Any,
+    ):
+        self.feature_groups = dict(feature_groups or {g: len(f) for g, f in FEATURE_GROUPS.items()})
+        if REQUIRED_GROUP not in self.feature_groups:
+            raise ValueError(
+                f"feature_groups must contain {REQUIRED_GROUP!r}; got {list(self.feature_groups)}"
+            )
+        if hidden_size % num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be divisible by num_attention_heads "
+                f"({num_attention_heads})"
+            )
+        if mpm_target not in MPM_TARGETS:
+            raise ValueError(f"mpm_target must be one of {MPM_TARGETS}, got {mpm_target!r}")
+        if not 0.0 < mask_fraction < 1.0:
+            raise ValueError(f"mask_fraction must be in (0, 1), got {mask_fraction}")
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.num_register_tokens = num_register_tokens
+        self.num_class_attention_layers = num_class_attention_layers
+        self.layer_scale_init = layer_scale_init
+        self.hidden_dropout_prob = hidden_dropout_prob
+        self.attention_dropout_prob = attention_dropout_prob
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        self.ordered = ordered
+        self.max_particles = max_particles
+        self.group_dropout_prob = group_dropout_prob
+        self.mpm_target = mpm_target
+        self.mask_fraction = mask_fraction
+        self.mask_in_encoder = mask_in_encoder
+        self.decoder_hidden_size = decoder_hidden_size
+        self.decoder_num_layers = decoder_num_layers
+        self.decoder_num_attention_heads = decoder_num_attention_heads
+        self.pid_side_target = pid_side_target
+        self.target_options = dict(target_options or {})
+        self.head_hidden_size = head_hidden_size
+        self.head_dropout_prob = head_dropout_prob
+        self.size = size
+        super().__init__(**kwargs)
+
+    @classmethod
+    def from_preset(cls, size: str, **overrides: Any) -> JetFMConfig:
+        """A config for a size preset (``tiny``, ``small``, ``base``) with overrides."""
+        if size not in SIZE_PRESETS:
+            raise ValueError(f"unknown size {size!r}; presets: {sorted(SIZE_PRESETS)}")
+        return cls(**{**SIZE_PRESETS[size], "size": size, **overrides})
+
+    @property
+    def optional_groups(self) -> list[str]:
+        return [g for g in self.feature_groups if g != REQUIRED_GROUP]

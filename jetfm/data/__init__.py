@@ -1,0 +1,1 @@
+"""Data path: ROOT files → awkward arrays → feature groups → normalised, padded batches."""
