@@ -1,0 +1,196 @@
+"""Jets/s of the vectorised Pythia generator vs a naive per-particle Python loop.
+
+Both run in this process on one core, from the same Pythia settings, so the ratio is a
+fair per-core speed-up. The naive reference is the textbook approach: ``pythia.next()``
+per event, a Python loop over ``pythia.event`` particles, classic FastJet ``PseudoJet``
+clustering, and per-jet / per-constituent Python loops for truth matching, soft drop
+(declustering), N-subjettiness, track origin (mother walk), vertex grouping and impact
+parameters — the same outputs as the package's generator.
+
+    python benchmarks/bench_generate.py --jets 300 --naive-jets 60 --out bench_generate.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+
+import numpy as np
+
+
+def _naive_softdrop(jet, fastjet) -> float:
+    """Soft drop (β = 0, z_cut = 0.1) by declustering a C/A reclustering in Python."""
+    cs = fastjet.ClusterSequence(
+        list(jet.constituents()), fastjet.JetDefinition(fastjet.cambridge_algorithm, 2.0)
+    )
+    j = cs.exclusive_jets(1)[0]
+    p1, p2 = fastjet.PseudoJet(), fastjet.PseudoJet()
+    while j.has_parents(p1, p2):
+        if min(p1.pt(), p2.pt()) / (p1.pt() + p2.pt()) > 0.1:
+            break
+        j = p1 if p1.pt() > p2.pt() else p2
+        p1, p2 = fastjet.PseudoJet(), fastjet.PseudoJet()
+    return j.m()
+
+
+def _naive_taus(jet, fastjet) -> list[float]:
+    """τ1..τ3 (β = 1, normalised) with exclusive-kT axes, summed in Python."""
+    cons = list(jet.constituents())
+    cs = fastjet.ClusterSequence(cons, fastjet.JetDefinition(fastjet.kt_algorithm, 2.0))
+    norm = sum(c.pt() for c in cons) * 0.8
+    out = []
+    for n in (1, 2, 3):
+        axes = cs.exclusive_jets(min(n, len(cons)))
+        out.append(sum(c.pt() * min(c.delta_R(a) for a in axes) for c in cons) / norm)
+    return out
+
+
+def naive_jets(jet_class: str, n_jets: int, seed: int) -> tuple[int, float]:
+    """Naive reference with the same outputs: returns (jets produced, seconds)."""
+    import fastjet
+    import pythia8mc
+
+    from jetfm.generation import processes, tracks
+    from jetfm.generation.pythia import derive_seeds
+    from jetfm.generation.truth import heavy_flavour
+
+    spec = processes.get_process(jet_class)
+    pythia_seed, _ = derive_seeds(seed, jet_class)
+    pythia = pythia8mc.Pythia("", False)
+    for line in processes.pythia_settings(spec, pythia_seed):
+        pythia.readString(line)
+    pythia.init()
+    pd = pythia.particleData
+    jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, processes.JET_R)
+    rng = np.random.default_rng(seed)
+
+    def is_b(pid: int) -> bool:
+        return bool(heavy_flavour(np.array([pid]))[0][0])
+
+    produced, start = 0, time.perf_counter()
+    while produced < n_jets:
+        if not pythia.next():
+            continue
+        ev = pythia.event
+        parts = [ev[i] for i in range(ev.size())]
+        bx, by = rng.normal(0.0, tracks.BEAM_SPOT_XY_MM, 2)
+        inputs = []
+        for i, p in enumerate(parts):
+            if p.isFinal() and p.idAbs() not in (12, 14, 16) and p.pT() > 1e-3:
+                pj = fastjet.PseudoJet(p.px(), p.py(), p.pz(), p.e())
+                pj.set_user_index(i)
+                inputs.append(pj)
+        targets = []  # truth objects: resonance + decay products, or hard partons
+        for p in parts:
+            if spec.resonance == 0:
+                if p.statusAbs() == 23 and (p.idAbs() <= 5 or p.idAbs() == 21):
+                    targets.append([p])
+            elif p.idAbs() == spec.resonance and parts[p.daughter1()].idAbs() != spec.resonance:
+                targets.append([p, parts[p.daughter1()], parts[p.daughter2()]])
+        cs = fastjet.ClusterSequence(inputs, jetdef)
+        for jet in cs.inclusive_jets(processes.JET_PT_MIN):
+            if not (jet.pt() < processes.JET_PT_MAX and abs(jet.eta()) < 2):
+                continue
+            if not any(
+                all(jet.delta_R(fastjet.PseudoJet(t.px(), t.py(), t.pz(), t.e())) < 0.8
+                    for t in objs)
+                for objs in targets
+            ):  # fmt: skip
+                continue
+            sdmass, taus = _naive_softdrop(jet, fastjet), _naive_taus(jet, fastjet)
+            cons = sorted(jet.constituents(), key=lambda c: -c.pt())[: processes.MAX_PARTICLES]
+            rows, vertices = [], {}
+            for c in cons:
+                p = parts[c.user_index()]
+                charge = pd.charge(p.id())
+                origin = vtx = -1
+                d0 = dz = d0e = dze = 0.0
+                if charge != 0:
+                    anc, any_b, cur = -1, False, c.user_index()
+                    while parts[cur].statusAbs() >= 71:
+                        m = parts[cur].mother1()
+                        any_b |= is_b(parts[m].id())
+                        if anc < 0 and parts[m].status() < 0 and pd.tau0(parts[m].id()) > 1e-3:
+                            anc = m
+                        cur = m
+                    if anc < 0:
+                        origin = vtx = 0
+                    else:
+                        a = parts[anc].idAbs()
+                        hb, hc = (bool(x[0]) for x in heavy_flavour(np.array([a])))
+                        origin = (
+                            1 if hb else (2 if hc and any_b else 3 if hc else 4 if a == 15 else 5)
+                        )
+                        vtx = vertices.setdefault(anc, len(vertices) + 1)
+                    pt = p.pT()
+                    d0 = ((p.yProd() + by) * p.px() - (p.xProd() + bx) * p.py()) / pt
+                    dz = p.zProd() - (p.xProd() * p.px() + p.yProd() * p.py()) * p.pz() / pt**2
+                    d0e = math.hypot(tracks.D0_RES_MM[0], tracks.D0_RES_MM[1] / pt)
+                    dze = math.hypot(tracks.DZ_RES_MM[0], tracks.DZ_RES_MM[1] / pt)
+                    d0 += d0e * rng.standard_normal()
+                    dz += dze * rng.standard_normal()
+                aid = p.idAbs()
+                rows.append(
+                    (p.px(), p.py(), p.pz(), p.e(), p.eta() - jet.eta(),
+                     math.remainder(p.phi() - jet.phi(), 2 * math.pi), charge, aid == 11,
+                     aid == 13, aid == 22, charge != 0 and aid not in (11, 13),
+                     charge == 0 and aid != 22, d0, d0e, dz, dze, origin, vtx)
+                )  # fmt: skip
+            _ = (sdmass, taus, np.array(rows, np.float32))
+            produced += 1
+            if produced >= n_jets:
+                break
+    return produced, time.perf_counter() - start
+
+
+def fast_jets(jet_class: str, n_jets: int, seed: int) -> tuple[int, float, int]:
+    """The package's generator: returns (jets, seconds, events)."""
+    from jetfm.generation.pythia import JetGenerator
+
+    gen = JetGenerator(jet_class, seed)
+    start = time.perf_counter()
+    n = sum(len(b["jet_pt"]) for b in gen.batches(n_jets))
+    return n, time.perf_counter() - start, gen.n_events
+
+
+def main() -> None:
+    from jetfm.generation import SUPPORTED_CLASSES
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--classes", default=",".join(SUPPORTED_CLASSES))
+    ap.add_argument("--jets", type=int, default=300, help="jets per class (vectorised)")
+    ap.add_argument("--naive-jets", type=int, default=60, help="jets per class (naive)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", help="write the results as JSON here")
+    args = ap.parse_args()
+
+    rows = []
+    print(f"{'class':6s} {'fast j/s':>9s} {'naive j/s':>10s} {'speed-up':>9s} {'jets/event':>11s}")
+    for cls in args.classes.split(","):
+        n_fast, t_fast, n_ev = fast_jets(cls, args.jets, args.seed)
+        n_naive, t_naive = naive_jets(cls, args.naive_jets, args.seed)
+        fast, naive = n_fast / t_fast, n_naive / t_naive
+        rows.append(
+            {"class": cls, "fast_jets_per_s": round(fast, 2), "naive_jets_per_s": round(naive, 2),
+             "speedup": round(fast / naive, 2), "jets_per_event": round(n_fast / n_ev, 3),
+             "fast_jets": n_fast, "naive_jets": n_naive}
+        )  # fmt: skip
+        print(f"{cls:6s} {fast:9.1f} {naive:10.1f} {fast / naive:8.2f}x {n_fast / n_ev:11.2f}")
+    total_fast = sum(r["fast_jets"] for r in rows) / sum(
+        r["fast_jets"] / r["fast_jets_per_s"] for r in rows
+    )
+    print(f"all classes, vectorised: {total_fast:.1f} jets/s on one core")
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(
+                {"rows": rows, "fast_jets_per_s_all": round(total_fast, 2),
+                 "machine": platform.machine(), "python": platform.python_version()},
+                fh, indent=2,
+            )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

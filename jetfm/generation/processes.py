@@ -1,0 +1,140 @@
+"""Pythia 8 settings and truth-matching rules for each jet class.
+
+Every class is one hard process with forced decays, so that (almost) every event contains
+the object we want, and a :class:`ProcessSpec` that says how to recognise a jet of that
+class in the event record: which resonance (PDG id) and which of its decay products must
+lie within ΔR < 0.8 of the jet axis. QCD jets are matched to an outgoing hard parton.
+
+The names are the JetClass names of :data:`jetfm.data.schema.JETCLASS_LABELS`;
+:data:`SUPPORTED_CLASSES` keeps JetClass order and is the label set of every file written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jetfm.data.schema import JETCLASS_LABELS
+
+#: Centre-of-mass energy (GeV) and the jet selection shared by every class.
+ECM = 13_000.0
+JET_R = 0.8
+JET_PT_MIN, JET_PT_MAX, JET_ABS_ETA_MAX = 500.0, 1000.0, 2.0
+MATCH_DR = 0.8
+MAX_PARTICLES = 128
+
+#: Lower cut on the hard-process pT (GeV): a 500 GeV jet needs a ~450+ GeV parent (for the
+#: resonances, pT̂ is the boson/top pT). Lower wastes events below the jet-pT window.
+PTHAT_MIN = 450.0
+
+#: Settings used for every class. Decays of particles with cτ > 10 mm are switched off
+#: (K0S, Λ, π± stay stable, as in a detector's tracker volume). Only printing, event
+#: listing and the per-event consistency check are turned off for speed; MPI, ISR, FSR and
+#: hadronisation stay on because they shape the jets.
+COMMON_SETTINGS: tuple[str, ...] = (
+    f"Beams:eCM = {ECM}",
+    "Print:quiet = on",
+    "Check:event = off",
+    "Next:numberCount = 0",
+    "ParticleDecays:limitTau0 = on",
+    "ParticleDecays:tau0Max = 10",
+    "Random:setSeed = on",
+)
+
+_QUARKS = "1 2 3 4 5"  # W/Z hadronic decays (no top)
+_LEPTONS = "11 13 15"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessSpec:
+    """How to generate and recognise one jet class.
+
+    ``resonance`` is the PDG id (absolute) of the matched object; ``0`` means QCD (match to
+    an outgoing hard parton). ``daughters`` lists which decay products must be inside the
+    jet: ``"all"`` (both decay products), or for tops ``"bqq"`` (b and both W quarks) /
+    ``"bl"`` (b and the charged lepton).
+    """
+
+    name: str
+    settings: tuple[str, ...]
+    resonance: int = 0
+    daughters: str = "all"
+    pthat_min: float = PTHAT_MIN
+
+
+def _higgs(decay_ids: str) -> tuple[str, ...]:
+    # ZH with Z → νν: the only visible object is the Higgs, so the jet is clean.
+    return (
+        "HiggsSM:ffbar2HZ = on",
+        "25:onMode = off",
+        f"25:onIfAny = {decay_ids}",
+        "23:onMode = off",
+        "23:onIfAny = 12 14 16",
+    )
+
+
+def _top(w_decays: str) -> tuple[str, ...]:
+    return (
+        "Top:gg2ttbar = on",
+        "Top:qqbar2ttbar = on",
+        "24:onMode = off",
+        f"24:onIfAny = {w_decays}",
+    )
+
+
+PROCESSES: dict[str, ProcessSpec] = {
+    spec.name: spec
+    for spec in (
+        ProcessSpec("QCD", ("HardQCD:all = on",)),
+        ProcessSpec("Hbb", _higgs("5"), resonance=25),
+        ProcessSpec("Hcc", _higgs("4"), resonance=25),
+        ProcessSpec("Hgg", _higgs("21"), resonance=25),
+        ProcessSpec(
+            "Zqq",
+            (
+                "WeakBosonAndParton:qqbar2gmZg = on",
+                "WeakBosonAndParton:qg2gmZq = on",
+                "WeakZ0:gmZmode = 2",  # pure Z, no γ*
+                "23:onMode = off",
+                f"23:onIfAny = {_QUARKS}",
+            ),
+            resonance=23,
+        ),
+        ProcessSpec(
+            "Wqq",
+            (
+                "WeakBosonAndParton:qqbar2Wg = on",
+                "WeakBosonAndParton:qg2Wq = on",
+                "24:onMode = off",
+                f"24:onIfAny = {_QUARKS}",
+            ),
+            resonance=24,
+        ),
+        ProcessSpec("Tbqq", _top(_QUARKS), resonance=6, daughters="bqq"),
+        ProcessSpec("Tbl", _top(_LEPTONS), resonance=6, daughters="bl"),
+    )
+}
+
+#: Classes this generator can produce, in JetClass order (also the ``label_*`` branches).
+SUPPORTED_CLASSES: tuple[str, ...] = tuple(c for c in JETCLASS_LABELS if c in PROCESSES)
+
+
+def get_process(name: str) -> ProcessSpec:
+    """The :class:`ProcessSpec` of a class name; a clear error for unknown names."""
+    from jetfm.errors import JetFMError
+
+    try:
+        return PROCESSES[name]
+    except KeyError:
+        raise JetFMError(
+            f"unknown jet class {name!r}; the generator supports {', '.join(SUPPORTED_CLASSES)}"
+        ) from None
+
+
+def pythia_settings(spec: ProcessSpec, seed: int) -> list[str]:
+    """The full list of ``readString`` lines for one Pythia instance."""
+    return [
+        *COMMON_SETTINGS,
+        f"Random:seed = {seed}",
+        f"PhaseSpace:pTHatMin = {spec.pthat_min}",
+        *spec.settings,
+    ]
