@@ -1,0 +1,54 @@
+"""Fit the normalisation statistics of a dataset and save them as a JetProcessor.
+
+Reads the files once (streaming) and writes ``preprocessor_config.json`` to ``--output``,
+loadable with ``JetProcessor.from_pretrained(DIR)`` and by the training commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "stats"
+HELP = "fit per-feature mean/std over ROOT files and save them (preprocessor_config.json)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, nargs="+", help="ROOT files, globs or directories")
+    parser.add_argument("--output", required=True, help="directory to write the processor to")
+    parser.add_argument(
+        "--feature-groups",
+        nargs="+",
+        default=None,
+        help="feature groups to read (default: every group the files have)",
+    )
+    parser.add_argument("--max-particles", type=int, default=128, help="leading particles kept")
+    parser.add_argument("--branch-map", default=None, help="YAML file mapping branch names")
+    parser.add_argument("--labels", nargs="+", default=None, help="class names (default: all)")
+    parser.add_argument("--nan-policy", choices=("raise", "skip"), default="raise")
+    parser.add_argument("--max-jets", type=int, default=None, help="fit on the first N jets")
+    parser.add_argument("--step-size", type=int, default=20_000, help="jets read per chunk")
+
+
+def run(args: argparse.Namespace) -> int:
+    from jetfm.data import BranchMapping, JetProcessor, detect_feature_groups
+    from jetfm.errors import DataError
+
+    if args.branch_map:
+        try:
+            mapping = BranchMapping.from_yaml(args.branch_map)
+        except (OSError, ValueError) as err:
+            raise DataError(f"--branch-map: {err}") from err
+    else:
+        mapping = BranchMapping()
+    groups = args.feature_groups or detect_feature_groups(args.data, mapping)
+    processor = JetProcessor(
+        feature_groups=groups,
+        max_particles=args.max_particles,
+        branch_mapping=mapping,
+        label_names=args.labels,
+        nan_policy=args.nan_policy,
+    )
+    processor.fit(args.data, step_size=args.step_size, max_jets=args.max_jets)
+    processor.save_pretrained(args.output)
+    print(f"{processor} → {args.output}")
+    return 0
