@@ -12,6 +12,10 @@ from jetfm.modeling.backbone import (
     JetFMPreTrainedModel,
     pid_categories,
 )
+from jetfm.modeling.pretraining import (
+    JetFMForMaskedParticleModeling,
+    MaskedParticleModelingOutput,
+)
 
 #: The backbone under its user-facing name: ``JetFM.from_pretrained("mpm-flow-base")``.
 JetFM = JetFMModel
@@ -21,6 +25,8 @@ AutoModel.register(JetFMConfig, JetFMModel, exist_ok=True)
 
 __all__ = [
     "JetFM",
+    "JetFMForMaskedParticleModeling",
+    "MaskedParticleModelingOutput",
     "JetFMModel",
     "JetFMModelOutput",
     "JetFMPreTrainedModel",

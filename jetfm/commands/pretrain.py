@@ -1,0 +1,256 @@
+"""Pre-train a jetfm backbone by Masked Particle Modelling.
+
+Fits the processor's normalisation statistics on --data (one streaming pass), prepares the
+target (k-means centroids for --target kmeans, the frozen tokenizer for --target vqvae), then
+trains with the transformers Trainer. --output becomes a complete checkpoint folder: load the
+backbone with JetFMModel.from_pretrained(DIR) or everything with
+JetFMForMaskedParticleModeling.from_pretrained(DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+NAME = "pretrain"
+HELP = "pre-train a backbone by Masked Particle Modelling (MPM)"
+
+logger = logging.getLogger(__name__)
+
+TARGETS = ("vqvae", "kmeans", "regression", "flow", "diffusion")
+SIZES = ("tiny", "small", "base")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared with ``jetfm tokenizer train``."""
+    parser.add_argument("--data", required=True, help="training ROOT files (glob, dir or file)")
+    parser.add_argument("--val", default=None, help="validation ROOT files (glob)")
+    parser.add_argument("--output", required=True, help="output checkpoint directory")
+    parser.add_argument(
+        "--groups",
+        default="auto",
+        help="comma-separated feature groups (kinematics,pid,tracks); auto = all the files have",
+    )
+    parser.add_argument("--max-particles", type=int, default=128, help="constituents kept per jet")
+    parser.add_argument(
+        "--streaming", action="store_true", help="stream the files (needs --max-steps)"
+    )
+    parser.add_argument(
+        "--max-steps", type=int, default=-1, help="optimiser steps (-1: use --epochs)"
+    )
+    parser.add_argument("--epochs", type=float, default=1.0, help="epochs when --max-steps is -1")
+    parser.add_argument("--batch-size", type=int, default=256, help="jets per device and step")
+    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    parser.add_argument("--seed", type=int, default=42, help="random seed")
+    parser.add_argument("--save-steps", type=int, default=500, help="checkpoint every N steps")
+    parser.add_argument("--logging-steps", type=int, default=50, help="log every N steps")
+    parser.add_argument("--resume", action="store_true", help="resume from the last checkpoint-*")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser)
+    parser.add_argument("--target", choices=TARGETS, default="flow", help="MPM target")
+    parser.add_argument("--size", choices=SIZES, default="small", help="model size preset")
+    parser.add_argument("--tokenizer", default=None, help="trained tokenizer dir (--target vqvae)")
+    parser.add_argument("--mask-fraction", type=float, default=0.4, help="fraction masked")
+    parser.add_argument(
+        "--mask-in-encoder",
+        action="store_true",
+        help="send mask tokens through the encoder (arXiv 2401.13537) instead of dropping them",
+    )
+    parser.add_argument(
+        "--num-codes", type=int, default=512, help="k-means codes (--target kmeans)"
+    )
+    parser.add_argument(
+        "--kmeans-particles", type=int, default=200_000, help="particles sampled to fit k-means"
+    )
+
+
+# --- data ---------------------------------------------------------------------------------
+def last_checkpoint(output: str | Path) -> Path | None:
+    """The newest ``checkpoint-*`` folder in ``output`` (None if there is none)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    output = Path(output)
+    if not output.is_dir():
+        return None
+    last = get_last_checkpoint(str(output))
+    return Path(last) if last else None
+
+
+def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
+    """Processor (fitted, or reloaded from the checkpoint when resuming), datasets, collator."""
+    from jetfm.data.batching import JetCollator
+    from jetfm.data.datasets import JetDataset, StreamingJetDataset
+    from jetfm.data.processor import JetProcessor
+    from jetfm.data.reading import detect_feature_groups
+    from jetfm.errors import JetFMError
+
+    if args.streaming and args.max_steps <= 0:
+        raise JetFMError("--streaming needs --max-steps (a stream has no length)")
+    ckpt = last_checkpoint(args.output) if args.resume else None
+    if ckpt is not None and (ckpt / "preprocessor_config.json").exists():
+        processor = JetProcessor.from_pretrained(str(ckpt))
+        logger.info("resuming: processor statistics from %s", ckpt)
+    else:
+        if args.groups == "auto":
+            groups = detect_feature_groups(args.data)
+        else:
+            groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
+        processor = JetProcessor(feature_groups=groups, max_particles=args.max_particles)
+        processor.fit(args.data, progress=False)
+    if args.streaming:
+        train = StreamingJetDataset(args.data, processor, targets=(), shuffle=True, seed=args.seed)
+    else:
+        train = JetDataset(args.data, processor, targets=())
+    val = JetDataset(args.val, processor, targets=()) if args.val else None
+    return {
+        "processor": processor,
+        "train": train,
+        "val": val,
+        "collator": JetCollator(targets=()),
+        "checkpoint": ckpt,
+    }
+
+
+def particle_sample(dataset: Any, groups: list[str], limit: int, seed: int = 0):
+    """Up to ``limit`` particles ``(P, F)`` of the given groups (concatenated), as a tensor:
+    a random subset of an in-memory dataset, or the first particles of a stream."""
+    import numpy as np
+    import torch
+
+    if hasattr(dataset, "flat_arrays"):
+        flat, _, _ = dataset.flat_arrays()
+    else:
+        parts: dict[str, list] = {g: [] for g in groups}
+        seen = 0
+        for jet in dataset:
+            for g in groups:
+                parts[g].append(jet[g])
+            seen += len(jet[groups[0]])
+            if seen >= limit:
+                break
+        flat = {g: np.concatenate(v) for g, v in parts.items()}
+    x = np.concatenate([np.asarray(flat[g], np.float32) for g in groups], axis=-1)
+    if len(x) > limit:
+        x = x[np.random.default_rng(seed).choice(len(x), limit, replace=False)]
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def run_args(args: argparse.Namespace, **overrides: Any):
+    """``TrainingArguments`` from the shared CLI options."""
+    from jetfm.training import training_arguments
+
+    options = dict(
+        seed=args.seed,
+        max_steps=args.max_steps,
+        num_train_epochs=args.epochs,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.batch_size,
+        learning_rate=args.lr,
+        save_steps=args.save_steps,
+        eval_steps=args.save_steps,
+        logging_steps=args.logging_steps,
+        prediction_loss_only=True,
+    )
+    options.update(overrides)
+    return training_arguments(args.output, **options)
+
+
+# --- model --------------------------------------------------------------------------------
+def build_model(args: argparse.Namespace, data: dict[str, Any]):
+    """The MPM model, with the target prepared; also returns the extra files to save."""
+    import torch
+
+    from jetfm.configuration import JetFMConfig
+    from jetfm.errors import CheckpointError, JetFMError
+    from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
+    from jetfm.modeling.targets import continuous_groups
+
+    processor, ckpt = data["processor"], data["checkpoint"]
+    extra: dict[str, Any] = {}
+    if ckpt is not None:
+        # Resuming: same config as the checkpoint; the Trainer restores the weights
+        # (centroids and tokenizer included, they live in model.safetensors).
+        config = JetFMConfig.from_pretrained(str(ckpt))
+        if (ckpt / "tokenizer").is_dir():  # loaded now: old checkpoints get rotated away
+            from jetfm.tokenizer import ParticleTokenizer
+
+            extra["tokenizer"] = ParticleTokenizer.from_pretrained(str(ckpt / "tokenizer"))
+        return JetFMForMaskedParticleModeling(config), extra
+
+    options: dict[str, Any] = {}
+    tokenizer = None
+    if args.target == "vqvae":
+        from jetfm.modeling.targets.vqvae import TOKENIZER_SUBFOLDER, tokenizer_options
+        from jetfm.tokenizer import ParticleTokenizer
+
+        if not args.tokenizer:
+            raise JetFMError(
+                "--target vqvae needs --tokenizer DIR (train one: jetfm tokenizer train)"
+            )
+        if not (Path(args.tokenizer) / "config.json").exists():
+            raise CheckpointError(
+                f"{args.tokenizer}: no tokenizer checkpoint (config.json missing)"
+            )
+        tokenizer = ParticleTokenizer.from_pretrained(args.tokenizer)
+        missing = [g for g in tokenizer.config.feature_groups if g not in processor.feature_groups]
+        if missing:
+            raise JetFMError(
+                f"the tokenizer in {args.tokenizer} needs feature groups {missing} that the "
+                f"data ({processor.feature_groups}) does not provide"
+            )
+        options["tokenizer"] = tokenizer_options(tokenizer)
+        extra[TOKENIZER_SUBFOLDER] = tokenizer
+    elif args.target == "kmeans":
+        options["num_codes"] = args.num_codes
+    config = JetFMConfig.from_preset(
+        args.size,
+        feature_groups=processor.group_sizes,
+        max_particles=processor.max_particles,
+        mpm_target=args.target,
+        mask_fraction=args.mask_fraction,
+        mask_in_encoder=args.mask_in_encoder,
+        target_options=options,
+    )
+    torch.manual_seed(args.seed)
+    model = JetFMForMaskedParticleModeling(config)
+    if tokenizer is not None:
+        model.target.set_tokenizer(tokenizer)
+    if args.target == "kmeans":
+        from jetfm.modeling.targets.kmeans import fit_kmeans
+
+        groups = list(continuous_groups(config))
+        points = particle_sample(data["train"], groups, args.kmeans_particles, args.seed)
+        logger.info("fitting %d k-means codes on %d particles", args.num_codes, len(points))
+        model.target.set_centroids(fit_kmeans(points, args.num_codes, seed=args.seed))
+    return model, extra
+
+
+def run(args: argparse.Namespace) -> int:
+    from transformers import set_seed
+
+    from jetfm.training import ComponentLossTrainer, run_training
+
+    set_seed(args.seed)
+    data = prepare_data(args)
+    model, extra = build_model(args, data)
+    n_params = sum(p.numel() for p in model.jetfm.parameters())
+    logger.info("MPM %s, %s backbone (%.2fM parameters)", args.target, args.size, n_params / 1e6)
+    trainer = run_training(
+        model,
+        run_args(args),
+        data["train"],
+        eval_dataset=data["val"],
+        data_collator=data["collator"],
+        processor=data["processor"],
+        resume_from_checkpoint=True if args.resume else None,
+        trainer_cls=ComponentLossTrainer,
+        extra_files=extra,
+    )
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    last = f", last logged loss {losses[-1]:.4f}" if losses else ""
+    print(f"pre-trained {trainer.state.global_step} steps{last}; checkpoint in {args.output}")
+    return 0

@@ -1,0 +1,356 @@
+"""Masked Particle Modelling: ``JetFMForMaskedParticleModeling``.
+
+For each jet a fraction ``config.mask_fraction`` of its real particles is masked at random.
+
+* ``mask_in_encoder=False`` (default, arXiv 2409.12589): masked particles are **dropped** from
+  the encoder input. The visible particles are gathered into a compact padded tensor (padded
+  to the largest visible count in the batch), encoded, and scattered back into their original
+  slots; the decoder gets a learned mask token at every masked slot. The encoder thus costs
+  only the visible particles.
+* ``mask_in_encoder=True`` (arXiv 2401.13537): the backbone sees every slot, with the masked
+  particles' embeddings replaced by a learned mask token (through ``inputs_embeds``).
+
+**Set ambiguity.** The backbone has no positions, so identical mask tokens could not tell the
+masked slots apart: every masked slot would receive the same prediction. The symmetry is
+broken *in the decoder only*: every decoder input token gets a learned pT-rank embedding
+(its slot index — the data layer sorts particles by decreasing pT, so the slot is the rank
+within the full jet). The backbone, which is what gets fine-tuned, stays
+permutation-equivariant.
+
+The decoder is a lighter transformer (``decoder_*`` config fields) over the particle slots plus
+the backbone's register states as extra context; the target (``config.mpm_target``, see
+:mod:`jetfm.modeling.targets`) reads the decoder state at each masked slot. With
+``pid_side_target`` and ``pid`` given, a cross-entropy on the particle type
+(:func:`~jetfm.modeling.backbone.pid_categories`) is added.
+
+The backbone lives in ``self.jetfm``, so a saved MPM checkpoint loads straight into
+``JetFMModel.from_pretrained`` and every task head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from jetfm.configuration import JetFMConfig
+from jetfm.data.schema import NORMALISED_GROUPS
+from jetfm.modeling.backbone import (
+    NUM_PID_CATEGORIES,
+    JetFMModel,
+    JetFMPreTrainedModel,
+    pid_categories,
+)
+from jetfm.modeling.layers import TransformerBlock, masked_fill_padding
+from jetfm.modeling.targets import MPMTarget, TargetInputs, build_target
+
+#: seed of the masks (and target noise) drawn in evaluation mode, so eval losses are
+#: reproducible and comparable between checkpoints
+EVAL_SEED = 1234
+
+
+def sample_particle_mask(
+    mask: torch.Tensor, fraction: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Choose ``round(fraction · n_i)`` real particles of each jet at random → bool ``(B, N)``.
+
+    At least one particle is masked per non-empty jet and, for jets with ``n_i ≥ 2``, at least
+    one stays visible. Vectorised: random scores (padding gets +inf), the per-jet rank of each
+    score, and ``rank < k_i``.
+    """
+    mask = mask.bool()
+    n = mask.sum(dim=1)
+    k = torch.round(fraction * n.to(torch.float32)).long()
+    k = torch.minimum(k.clamp(min=1), (n - 1).clamp(min=1))
+    k = torch.where(n > 0, k, torch.zeros_like(k))
+    scores = torch.rand(mask.shape, generator=generator, device=mask.device)
+    scores = scores.masked_fill(~mask, float("inf"))
+    rank = scores.argsort(dim=1).argsort(dim=1)
+    return (rank < k[:, None]) & mask
+
+
+@dataclass
+class MaskedParticleModelingOutput(ModelOutput):
+    """Output of :class:`JetFMForMaskedParticleModeling`.
+
+    Args:
+        loss: ``target_loss + pid_weight · pid_loss``.
+        target_loss: loss of the ``mpm_target``.
+        pid_loss: particle-type side-target (None when unused).
+        masked: ``(B, N)`` bool, the masked particles (row-major order of every ``(M, …)``).
+        logits: ``(M, K)`` code logits (``vqvae``, ``kmeans``).
+        target_codes: ``(M,)`` true codes (``vqvae``, ``kmeans``).
+        predictions: ``(M, F)`` regressed features (``regression``).
+        pid_logits: ``(M, 11)`` particle-type logits.
+        decoder_states: ``(M, Dd)`` decoder states at the masked slots.
+    """
+
+    loss: torch.Tensor | None = None
+    target_loss: torch.Tensor | None = None
+    pid_loss: torch.Tensor | None = None
+    masked: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    target_codes: torch.Tensor | None = None
+    predictions: torch.Tensor | None = None
+    pid_logits: torch.Tensor | None = None
+    decoder_states: torch.Tensor | None = None
+
+
+class MPMDecoder(nn.Module):
+    """Light transformer over the particle slots (+ registers) with pT-rank embeddings."""
+
+    def __init__(self, config: JetFMConfig):
+        super().__init__()
+        dd = config.decoder_hidden_size
+        if dd % config.decoder_num_attention_heads:
+            raise ValueError(
+                f"decoder_hidden_size ({dd}) must be divisible by decoder_num_attention_heads "
+                f"({config.decoder_num_attention_heads})"
+            )
+        self.input_proj = nn.Linear(config.hidden_size, dd)
+        self.mask_token = nn.Parameter(torch.zeros(dd))
+        self.rank_embedding = nn.Embedding(config.max_particles, dd)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(
+                dd,
+                config.decoder_num_attention_heads,
+                2 * dd,
+                layer_scale_init=config.layer_scale_init,
+                dropout=config.hidden_dropout_prob,
+                eps=config.layer_norm_eps,
+            )
+            for _ in range(config.decoder_num_layers)
+        )
+        self.norm = nn.LayerNorm(dd, eps=config.layer_norm_eps)
+
+    def forward(
+        self,
+        states: torch.Tensor,
+        registers: torch.Tensor,
+        mask: torch.Tensor,
+        masked: torch.Tensor,
+        replace_masked: bool = True,
+    ) -> torch.Tensor:
+        """``states`` ``(B, N, D)`` in their slots → decoder states ``(B, N, Dd)``."""
+        b, n = mask.shape
+        x = self.input_proj(states)
+        if replace_masked:
+            x = torch.where(masked.unsqueeze(-1), self.mask_token.to(x.dtype), x)
+        ranks = torch.arange(n, device=x.device).clamp(max=self.rank_embedding.num_embeddings - 1)
+        x = masked_fill_padding(x + self.rank_embedding(ranks), mask)  # padding stays padding
+        r = registers.shape[1]
+        h = torch.cat([self.input_proj(registers), x], dim=1)
+        h_mask = torch.cat([mask.new_ones(b, r), mask], dim=1)
+        for block in self.blocks:
+            h = block(h, h_mask)
+        return self.norm(h[:, r:])
+
+
+def _gather(x: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
+    """``x[b, index[b, j]]`` for ``(B, N, F)`` tensors."""
+    if x is None:
+        return None
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
+    """Backbone + decoder + target for Masked Particle Modelling (see the module docstring).
+
+    Example::
+
+        config = JetFMConfig.from_preset("small", mpm_target="flow")
+        model = JetFMForMaskedParticleModeling(config)
+        out = model(**batch)          # batch from JetCollator
+        out.loss.backward()
+        model.save_pretrained("mpm")  # JetFMModel.from_pretrained("mpm") gets the backbone
+    """
+
+    def __init__(self, config: JetFMConfig):
+        super().__init__(config)
+        self.jetfm = JetFMModel(config)
+        self.encoder_mask_token = (
+            nn.Parameter(torch.zeros(config.hidden_size)) if config.mask_in_encoder else None
+        )
+        self.decoder = MPMDecoder(config)
+        self.target: MPMTarget = build_target(config, config.decoder_hidden_size)
+        self.pid_head = (
+            nn.Linear(config.decoder_hidden_size, NUM_PID_CATEGORIES)
+            if config.pid_side_target and "pid" in config.feature_groups
+            else None
+        )
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        std = self.config.initializer_range
+        if isinstance(module, MPMDecoder):
+            init.trunc_normal_(module.mask_token, std=std)
+        elif isinstance(module, JetFMForMaskedParticleModeling):
+            if module.encoder_mask_token is not None:
+                init.trunc_normal_(module.encoder_mask_token, std=std)
+        elif isinstance(module, MPMTarget):
+            module.init_custom_weights(std)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained``, then re-freeze the target's frozen parts (the
+        VQ-VAE tokenizer): loading replaces parameters and resets ``requires_grad``."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        model.target.freeze_frozen()
+        return loaded
+
+    # --- encoding -------------------------------------------------------------------------
+    def _encode_visible(self, kinematics, pid, tracks, mask, masked):
+        """Drop the masked particles: encode a compact tensor of the visible ones and scatter
+        the states back into their slots. Returns ``(states (B,N,D), registers (B,R,D))``."""
+        b, n = mask.shape
+        visible = mask & ~masked
+        n_visible = visible.sum(dim=1)
+        width = int(n_visible.max()) if b else 0
+        # Stable sort puts each jet's visible slots first, in their original (pT) order.
+        order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)[:, :width]
+        compact_mask = torch.arange(width, device=mask.device) < n_visible[:, None]
+        embeds = self.jetfm.embed(
+            _gather(kinematics, order), _gather(pid, order), _gather(tracks, order),
+            particle_ranks=order,
+        )  # fmt: skip
+        x, _, _ = self.jetfm.encode(embeds, compact_mask)
+        r = self.config.num_register_tokens
+        states = masked_fill_padding(x[:, r:], compact_mask)
+        full = states.new_zeros(b, n, states.shape[-1])
+        # Slots are unique per row; compact padding carries zeros into non-visible slots.
+        full = full.scatter(1, order.unsqueeze(-1).expand(-1, -1, states.shape[-1]), states)
+        return full, x[:, :r]
+
+    def _encode_with_mask_tokens(self, kinematics, pid, tracks, mask, masked):
+        """First-paper scheme: every slot through the encoder, masked ones as a mask token."""
+        embeds = self.jetfm.embed(kinematics, pid, tracks)
+        embeds = torch.where(masked.unsqueeze(-1), self.encoder_mask_token.to(embeds.dtype), embeds)
+        x, _, _ = self.jetfm.encode(embeds, mask)
+        r = self.config.num_register_tokens
+        return masked_fill_padding(x[:, r:], mask), x[:, :r]
+
+    def decode(self, kinematics, mask, pid=None, tracks=None, masked=None, generator=None):
+        """Run encoder and decoder; returns ``(decoder states (B,N,Dd), masked (B,N))``."""
+        if kinematics.dim() != 3:
+            raise ValueError(
+                f"kinematics must have shape (batch, particles, features), got "
+                f"{tuple(kinematics.shape)}"
+            )
+        b, n = kinematics.shape[:2]
+        if mask is None:
+            mask = torch.ones(b, n, dtype=torch.bool, device=kinematics.device)
+        elif mask.shape != (b, n):
+            raise ValueError(f"mask must have shape {(b, n)}, got {tuple(mask.shape)}")
+        mask = mask.bool()
+        if masked is None:
+            masked = sample_particle_mask(mask, self.config.mask_fraction, generator)
+        elif masked.shape != (b, n):
+            raise ValueError(f"masked must have shape {(b, n)}, got {tuple(masked.shape)}")
+        masked = masked.bool() & mask
+        encode = (
+            self._encode_with_mask_tokens if self.config.mask_in_encoder else self._encode_visible
+        )
+        states, registers = encode(kinematics, pid, tracks, mask, masked)
+        decoded = self.decoder(
+            states, registers, mask, masked, replace_masked=not self.config.mask_in_encoder
+        )
+        return decoded, masked
+
+    def _generator(self, device: torch.device) -> torch.Generator | None:
+        if self.training:
+            return None
+        return torch.Generator(device=device).manual_seed(EVAL_SEED)
+
+    def forward(
+        self,
+        kinematics: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        pid: torch.Tensor | None = None,
+        tracks: torch.Tensor | None = None,
+        masked: torch.Tensor | None = None,
+        return_loss: bool = True,
+        return_dict: bool | None = None,
+    ) -> MaskedParticleModelingOutput | tuple:
+        r"""
+        Args:
+            kinematics: ``(B, N, 7)`` normalised kinematics.
+            mask: ``(B, N)`` bool, True for real particles.
+            pid: ``(B, N, 6)`` particle ID (inputs and side-target), optional.
+            tracks: ``(B, N, 4)`` normalised track parameters, optional (also reconstructed).
+            masked: optional precomputed ``(B, N)`` bool mask of the particles to hide; drawn
+                at random otherwise (with a fixed seed in eval mode, for reproducible losses).
+            return_loss: kept for the Trainer (it computes eval losses only for models whose
+                ``forward`` has ``return_loss=True``); the loss is always computed.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if mask is None:
+            mask = torch.ones(kinematics.shape[:2], dtype=torch.bool, device=kinematics.device)
+        mask = mask.bool()
+        generator = self._generator(kinematics.device)
+        decoded, masked = self.decode(kinematics, mask, pid, tracks, masked, generator)
+        states = decoded[masked]
+        jet = {"kinematics": kinematics, "pid": pid, "tracks": tracks}
+        features = {
+            g: x[masked]
+            for g, x in jet.items()
+            if x is not None and g in NORMALISED_GROUPS and g in self.target.groups
+        }
+        target_out = self.target(
+            states,
+            TargetInputs(
+                features=features,
+                masked=masked,
+                mask=mask,
+                jet={g: x for g, x in jet.items() if x is not None},
+                generator=generator,
+            ),
+        )
+        loss = target_out.loss
+        pid_loss = pid_logits = None
+        if self.pid_head is not None and pid is not None:
+            pid_logits = self.pid_head(states)
+            pid_loss = F.cross_entropy(pid_logits.float(), pid_categories(pid[masked]))
+            loss = loss + float(self.config.target_options.get("pid_weight", 1.0)) * pid_loss
+        out = MaskedParticleModelingOutput(
+            loss=loss,
+            target_loss=target_out.loss.detach(),
+            pid_loss=None if pid_loss is None else pid_loss.detach(),
+            masked=masked,
+            logits=target_out.logits,
+            target_codes=target_out.codes,
+            predictions=target_out.predictions,
+            pid_logits=pid_logits,
+            decoder_states=states,
+        )
+        return out if return_dict else out.to_tuple()
+
+    @torch.no_grad()
+    def reconstruct(
+        self,
+        kinematics: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        pid: torch.Tensor | None = None,
+        tracks: torch.Tensor | None = None,
+        masked: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Sample the masked particles from the target (``flow``, ``diffusion``; the point
+        estimate for ``regression``). Returns ``({group: (M, F_g)}, masked (B, N))``."""
+        decoded, masked = self.decode(kinematics, mask, pid, tracks, masked, generator)
+        return self.target.sample(decoded[masked], generator=generator), masked
+
+
+__all__ = [
+    "EVAL_SEED",
+    "JetFMForMaskedParticleModeling",
+    "MPMDecoder",
+    "MaskedParticleModelingOutput",
+    "sample_particle_mask",
+]

@@ -1,0 +1,329 @@
+"""Trainer wiring shared by pre-training, tokenizer training and fine-tuning.
+
+Two functions: :func:`training_arguments` gives ``transformers.TrainingArguments`` with jetfm
+defaults, :func:`run_training` runs ``transformers.Trainer`` (resume included) and writes the
+final, complete checkpoint folder atomically:
+
+* ``config.json`` + ``model.safetensors`` (``save_pretrained``),
+* ``preprocessor_config.json`` (the processor's feature statistics),
+* any ``extra_files`` (e.g. the VQ-VAE ``tokenizer/`` sub-folder),
+* ``training_args.json`` and ``run_config.json`` (exact model config, seed, world size, steps).
+
+The folder is first written next to ``output_dir`` and then renamed into place, so a reader
+never sees a half-written checkpoint; the Trainer's ``checkpoint-*`` folders are carried over,
+so ``--resume`` keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from transformers import TrainerCallback, TrainingArguments
+from transformers.trainer_utils import IntervalStrategy, get_last_checkpoint
+
+from jetfm.version import __version__
+
+logger = logging.getLogger(__name__)
+
+TRAINING_ARGS_FILE = "training_args.json"
+RUN_CONFIG_FILE = "run_config.json"
+
+
+def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> TrainingArguments:
+    """``TrainingArguments`` with jetfm defaults; any field can be overridden.
+
+    Defaults: no external reporting, keep every batch key (``remove_unused_columns=False``),
+    step-based saving/evaluation (evaluation is switched off by :func:`run_training` when no
+    eval set is given), two checkpoints kept, AdamW at 5e-4 with cosine decay and 5 % warm-up,
+    bf16 (or fp16) only on CUDA, data-loader workers and pinned memory only on GPU machines,
+    ``use_cpu`` on machines without an accelerator (so ``torchrun`` gives gloo DDP on CPU).
+    """
+    cuda = torch.cuda.is_available()
+    mps = torch.backends.mps.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    defaults: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        remove_unused_columns=False,
+        save_strategy="steps",
+        save_steps=500,
+        save_total_limit=2,
+        eval_strategy="steps",
+        eval_steps=500,
+        logging_steps=50,
+        logging_first_step=True,
+        learning_rate=5e-4,
+        weight_decay=0.01,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        max_grad_norm=1.0,
+        per_device_train_batch_size=256,
+        per_device_eval_batch_size=256,
+        bf16=bf16,
+        fp16=cuda and not bf16,
+        dataloader_num_workers=min(4, os.cpu_count() or 1) if cuda else 0,
+        dataloader_pin_memory=cuda,
+        disable_tqdm=True,
+        # Explicit CPU mode also makes accelerate set up multi-process CPU (gloo) DDP.
+        use_cpu=not cuda and not mps,
+    )
+    defaults.update(overrides)
+    return TrainingArguments(**defaults)
+
+
+class ComponentLossTrainer(transformers.Trainer):
+    """``Trainer`` that also logs the model output's scalar diagnostics — every
+    ``*_loss`` field (e.g. ``target_loss``, ``pid_loss``) and ``perplexity`` / ``usage`` —
+    averaged over the steps since the last log line (main process values)."""
+
+    LOG_KEYS = ("perplexity", "usage")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._component_sums: dict[str, Any] = {}
+        self._component_counts: dict[str, int] = {}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, outputs = super().compute_loss(
+            model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+        )
+        if model.training and isinstance(outputs, Mapping):
+            for key, value in outputs.items():
+                wanted = (key.endswith("_loss") or key in self.LOG_KEYS) and key != "loss"
+                if wanted and torch.is_tensor(value) and value.dim() == 0:
+                    self._component_sums[key] = self._component_sums.get(key, 0.0) + value.detach()
+                    self._component_counts[key] = self._component_counts.get(key, 0) + 1
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._component_sums:
+            for key, total in self._component_sums.items():
+                logs[key] = round(float(total) / self._component_counts[key], 5)
+            self._component_sums, self._component_counts = {}, {}
+        super().log(logs, start_time)
+
+
+def _shards_itself(dataset: Any) -> bool:
+    """A streaming dataset that splits its files between ranks by itself
+    (:class:`~jetfm.data.datasets.StreamingJetDataset`)."""
+    return isinstance(dataset, torch.utils.data.IterableDataset) and hasattr(dataset, "shard")
+
+
+class _SelfShardingMixin:
+    """Give a self-sharding stream a plain per-rank DataLoader under DDP.
+
+    ``accelerate`` would otherwise either read the stream on rank 0 and dispatch slices
+    (while the dataset keeps only rank 0's files: half the data never seen) or wrap it in
+    ``IterableDatasetShard`` (each rank keeps every k-th batch of its own shard: data lost
+    again). Each rank reads its own files; batches are moved to the device by the Trainer.
+    """
+
+    def get_train_dataloader(self):
+        if not (_shards_itself(self.train_dataset) and self.args.world_size > 1):
+            return super().get_train_dataloader()
+        workers = self.args.dataloader_num_workers
+        params: dict[str, Any] = dict(
+            batch_size=self._train_batch_size,
+            collate_fn=self.data_collator,
+            num_workers=workers,
+            pin_memory=self.args.dataloader_pin_memory,
+        )
+        if workers > 0:
+            params["persistent_workers"] = self.args.dataloader_persistent_workers
+            params["prefetch_factor"] = self.args.dataloader_prefetch_factor
+        return torch.utils.data.DataLoader(self.train_dataset, **params)
+
+
+class _CheckpointExtrasCallback(TrainerCallback):
+    """Also write the processor and extra files into each ``checkpoint-*`` folder, so every
+    intermediate checkpoint is as usable as the final one."""
+
+    def __init__(self, processor: Any, extra_files: Mapping[str, Any]):
+        self.processor = processor
+        self.extra_files = extra_files
+
+    def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if folder.is_dir():
+            _write_extras(folder, self.processor, self.extra_files)
+
+
+def _save_object(obj: Any, dest: Path) -> None:
+    """Write ``obj`` at ``dest``: a path is copied, a callable is called with the path, an
+    object with ``save_pretrained`` saves itself into the folder ``dest``."""
+    if isinstance(obj, (str, os.PathLike)):
+        src = Path(obj)
+        if src.is_dir():
+            shutil.copytree(src, dest, dirs_exist_ok=True)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+    elif hasattr(obj, "save_pretrained"):
+        obj.save_pretrained(str(dest))
+    elif callable(obj):
+        obj(dest)
+    else:
+        raise TypeError(f"extra file {dest.name!r}: expected a path, a callable or an object "
+                        f"with save_pretrained, got {type(obj).__name__}")  # fmt: skip
+
+
+def _write_extras(folder: Path, processor: Any, extra_files: Mapping[str, Any]) -> None:
+    if processor is not None:
+        if not hasattr(processor, "save_pretrained"):
+            raise TypeError(f"processor {type(processor).__name__} has no save_pretrained")
+        processor.save_pretrained(str(folder))
+    for name, obj in extra_files.items():
+        _save_object(obj, folder / name)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def save_final_checkpoint(
+    trainer: transformers.Trainer,
+    processor: Any = None,
+    extra_files: Mapping[str, Any] | None = None,
+    run_info: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the complete checkpoint folder into ``trainer.args.output_dir`` atomically.
+
+    Everything is saved into a temporary sibling folder; the existing contents of the output
+    folder that the new checkpoint does not replace (the Trainer's ``checkpoint-*``) are moved
+    into it; then the folders are swapped by renames. Only the main process writes.
+    """
+    args = trainer.args
+    out = Path(args.output_dir).resolve()
+    if not trainer.is_world_process_zero():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the checkpoint is not
+    try:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        model.save_pretrained(str(tmp))
+        _write_extras(tmp, processor, extra_files or {})
+        _write_json(tmp / TRAINING_ARGS_FILE, json.loads(args.to_json_string()))
+        config = getattr(model, "config", None)
+        run = {
+            "jetfm_version": __version__,
+            "transformers_version": transformers.__version__,
+            "torch_version": torch.__version__,
+            "model_class": type(model).__name__,
+            "seed": args.seed,
+            "data_seed": args.data_seed,
+            "world_size": args.world_size,
+            "global_step": trainer.state.global_step,
+            "epoch": trainer.state.epoch,
+            "log_history": trainer.state.log_history,
+            "model_config": config.to_dict() if config is not None else None,
+            **dict(run_info or {}),
+        }
+        _write_json(tmp / RUN_CONFIG_FILE, run)
+        if out.exists():
+            for entry in out.iterdir():  # keep checkpoint-* (resume) and anything else
+                if not (tmp / entry.name).exists():
+                    os.replace(entry, tmp / entry.name)
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def run_training(
+    model: torch.nn.Module,
+    args: TrainingArguments,
+    train_dataset: Any,
+    eval_dataset: Any = None,
+    data_collator: Callable | None = None,
+    compute_metrics: Callable | None = None,
+    callbacks: Iterable[TrainerCallback] = (),
+    processor: Any = None,
+    resume_from_checkpoint: bool | str | None = None,
+    trainer_cls: type[transformers.Trainer] = transformers.Trainer,
+    extra_files: dict | None = None,
+) -> transformers.Trainer:
+    """Train ``model`` with ``trainer_cls`` and write the final checkpoint folder.
+
+    Args:
+        model: a ``PreTrainedModel`` whose ``forward`` takes the collator's batch keys and
+            returns a ``loss``.
+        args: from :func:`training_arguments`. A streaming (``IterableDataset``) training set
+            needs ``max_steps``. Evaluation is switched off when ``eval_dataset`` is None.
+        processor: saved as ``preprocessor_config.json`` (``save_pretrained``) next to the
+            weights, in the final folder and in every ``checkpoint-*``.
+        resume_from_checkpoint: a ``checkpoint-*`` path, or True for the latest one in
+            ``args.output_dir`` (a fresh start, with a log line, when there is none).
+        extra_files: ``{relative name: path | callable(dest) | object with save_pretrained}``
+            also written into the checkpoint folders (e.g. ``{"tokenizer": tokenizer}``).
+
+    Returns:
+        The trainer, after training (``trainer.state.log_history`` holds the losses).
+    """
+    if isinstance(train_dataset, torch.utils.data.IterableDataset) and args.max_steps <= 0:
+        raise ValueError("a streaming (IterableDataset) training set needs max_steps > 0")
+    if eval_dataset is None and args.eval_strategy != IntervalStrategy.NO:
+        args.eval_strategy = IntervalStrategy.NO
+        if args.load_best_model_at_end:
+            args.load_best_model_at_end = False
+    extra_files = dict(extra_files or {})
+    callbacks = list(callbacks)
+    if processor is not None or extra_files:
+        callbacks.append(_CheckpointExtrasCallback(processor, extra_files))
+    if _shards_itself(train_dataset) and not issubclass(trainer_cls, _SelfShardingMixin):
+        trainer_cls = type(trainer_cls.__name__, (_SelfShardingMixin, trainer_cls), {})
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=data_collator,
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+    )
+    if resume_from_checkpoint is True:
+        last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+        if last is None:
+            logger.info("no checkpoint-* in %s: starting from scratch", args.output_dir)
+        resume_from_checkpoint = last
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint or None)
+    save_final_checkpoint(
+        trainer,
+        processor=processor,
+        extra_files=extra_files,
+        run_info={"resumed_from": resume_from_checkpoint or None},
+    )
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # other ranks return once the folder is complete
+    return trainer
+
+
+__all__ = [
+    "ComponentLossTrainer",
+    "RUN_CONFIG_FILE",
+    "TRAINING_ARGS_FILE",
+    "run_training",
+    "save_final_checkpoint",
+    "training_arguments",
+]

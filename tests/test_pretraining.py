@@ -1,0 +1,300 @@
+"""Masked Particle Modelling: masking, both encoder schemes, the five targets, the CLI."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+import torch
+
+from jetfm.cli import main as cli_main
+from jetfm.configuration import JetFMConfig
+from jetfm.modeling.backbone import JetFMModel
+from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling, sample_particle_mask
+from jetfm.modeling.targets.kmeans import fit_kmeans
+from jetfm.modeling.targets.vqvae import tokenizer_options
+from jetfm.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
+from jetfm.training import ComponentLossTrainer, run_training, training_arguments
+from tests._synthetic_jets import SyntheticJetDataset, pad_collate, synthetic_jets
+
+TARGETS = ("regression", "flow", "diffusion", "kmeans", "vqvae")
+
+
+def _tokenizer(seed: int = 0) -> ParticleTokenizer:
+    """A small tokenizer whose codebook is k-means initialised on synthetic jets."""
+    torch.manual_seed(seed)
+    tok = ParticleTokenizer(
+        ParticleTokenizerConfig(
+            feature_groups={"kinematics": 7, "tracks": 4}, num_codes=32, hidden_size=32,
+            num_layers=1, intermediate_size=64,
+        )
+    )  # fmt: skip
+    jets = synthetic_jets(64, seed=5)
+    tok.train()(kinematics=jets["kinematics"], mask=jets["mask"], tracks=jets["tracks"])
+    return tok.eval()
+
+
+def _model(target: str, mask_in_encoder: bool = False, seed: int = 0, **kw):
+    options = {"num_codes": 32} if target == "kmeans" else {}
+    tok = None
+    if target == "vqvae":
+        tok = _tokenizer()
+        options = {"tokenizer": tokenizer_options(tok)}
+    config = JetFMConfig.from_preset(
+        "tiny", mpm_target=target, mask_in_encoder=mask_in_encoder, target_options=options, **kw
+    )
+    torch.manual_seed(seed)
+    model = JetFMForMaskedParticleModeling(config)
+    if target == "kmeans":
+        jets = synthetic_jets(256, seed=7)
+        points = torch.cat([jets["kinematics"], jets["tracks"]], -1)[jets["mask"]]
+        model.target.set_centroids(fit_kmeans(points, 32, steps=50))
+    if tok is not None:
+        model.target.set_tokenizer(tok)
+    return model
+
+
+@functools.cache
+def _trained(target: str, mask_in_encoder: bool = False, steps: int = 150):
+    """Train through run_training on synthetic jets; returns (model, logged losses)."""
+    import tempfile
+
+    model = _model(target, mask_in_encoder)
+    with tempfile.TemporaryDirectory() as out:
+        args = training_arguments(
+            out, seed=0, max_steps=steps, per_device_train_batch_size=16, logging_steps=1,
+            learning_rate=2e-3, warmup_steps=0, lr_scheduler_type="constant",
+            save_strategy="no",
+        )  # fmt: skip
+        trainer = run_training(
+            model, args, SyntheticJetDataset(512), data_collator=pad_collate,
+            trainer_cls=ComponentLossTrainer,
+        )  # fmt: skip
+    losses = [h["target_loss"] for h in trainer.state.log_history if "target_loss" in h]
+    return model.eval(), losses
+
+
+def _batch(seed: int = 3, n: int = 8):
+    jets = synthetic_jets(n, seed=seed)
+    jets.pop("jet_id")
+    return jets
+
+
+# --- masking ------------------------------------------------------------------------------
+def test_mask_fraction_and_bounds():
+    mask = torch.zeros(6, 20, dtype=torch.bool)
+    for i, n in enumerate([0, 1, 2, 5, 10, 20]):
+        mask[i, :n] = True
+    g = torch.Generator().manual_seed(0)
+    masked = sample_particle_mask(mask, 0.4, g)
+    assert not (masked & ~mask).any(), "padding was masked"
+    assert masked.sum(1).tolist() == [0, 1, 1, 2, 4, 8]
+    visible = (mask & ~masked).sum(1)
+    assert (visible[2:] >= 1).all()
+    # Random: a different draw masks different particles, every real particle can be chosen.
+    draws = torch.stack([sample_particle_mask(mask, 0.4) for _ in range(50)])
+    assert draws.any(0)[mask].all()
+    assert not torch.equal(draws[0], draws[1])
+
+
+@pytest.mark.parametrize("mask_in_encoder", [False, True])
+def test_masked_content_is_hidden_from_the_model(mask_in_encoder):
+    """Decoder states may not depend on the masked particles' features (no leak)."""
+    model = _model("regression", mask_in_encoder).eval()
+    b = _batch()
+    masked = sample_particle_mask(b["mask"], 0.4, torch.Generator().manual_seed(1))
+    dec, _ = model.decode(b["kinematics"], b["mask"], b["pid"], b["tracks"], masked)
+    noisy = {k: v.clone() for k, v in b.items()}
+    for g in ("kinematics", "tracks", "pid"):
+        noisy[g][masked] = torch.randn_like(noisy[g][masked]) * 5
+    dec2, _ = model.decode(noisy["kinematics"], b["mask"], noisy["pid"], noisy["tracks"], masked)
+    torch.testing.assert_close(dec2[b["mask"]], dec[b["mask"]])
+    # ... while the visible particles do matter.
+    noisy["kinematics"][b["mask"] & ~masked] += 1.0
+    dec3, _ = model.decode(noisy["kinematics"], b["mask"], noisy["pid"], noisy["tracks"], masked)
+    assert not torch.allclose(dec3[masked], dec[masked])
+
+
+def test_dropping_equals_encoding_only_the_visible_particles():
+    model = _model("regression").eval()
+    b = _batch(n=4)
+    masked = sample_particle_mask(b["mask"], 0.4, torch.Generator().manual_seed(2))
+    states, registers = model._encode_visible(
+        b["kinematics"], b["pid"], b["tracks"], b["mask"], masked
+    )
+    for i in range(4):  # reference: each jet alone, only its visible particles
+        keep = b["mask"][i] & ~masked[i]
+        ref = model.jetfm.encode(
+            model.jetfm.embed(b["kinematics"][i : i + 1, keep], b["pid"][i : i + 1, keep],
+                              b["tracks"][i : i + 1, keep]),
+            torch.ones(1, int(keep.sum()), dtype=torch.bool),
+        )[0]  # fmt: skip
+        r = model.config.num_register_tokens
+        torch.testing.assert_close(states[i, keep], ref[0, r:], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(registers[i], ref[0, :r], atol=1e-5, rtol=1e-4)
+        assert torch.all(states[i, ~keep] == 0)
+
+
+def test_rank_embeddings_tell_masked_slots_apart():
+    model = _model("regression").eval()
+    b = _batch()
+    out = model(**b)
+    first = out.masked[0].nonzero().flatten()
+    assert len(first) >= 2
+    s = out.decoder_states[: len(first)]
+    assert not torch.allclose(s[0], s[1]), "identical predictions for two masked slots"
+
+
+def test_pid_side_target_optional():
+    model = _model("regression").eval()
+    b = _batch()
+    with_pid = model(**b)
+    assert with_pid.pid_loss is not None and with_pid.pid_logits.shape[-1] == 11
+    torch.testing.assert_close(with_pid.loss, with_pid.target_loss + with_pid.pid_loss)
+    no_pid = model(kinematics=b["kinematics"], mask=b["mask"], tracks=b["tracks"])
+    assert no_pid.pid_loss is None and torch.isfinite(no_pid.loss)
+    kin_only = _model("flow", feature_groups={"kinematics": 7}).eval()
+    out = kin_only(kinematics=b["kinematics"], mask=b["mask"])
+    assert out.pid_loss is None and torch.isfinite(out.loss)
+
+
+def test_eval_masks_are_reproducible_and_training_masks_random():
+    model = _model("diffusion")
+    b = _batch()
+    model.eval()
+    a, c = model(**b), model(**b)
+    assert torch.equal(a.masked, c.masked) and torch.equal(a.loss, c.loss)
+    model.train()
+    assert not torch.equal(model(**b).masked, model(**b).masked)
+
+
+# --- training: the loss falls for every target and both schemes --------------------------
+@pytest.mark.parametrize(
+    "target,mask_in_encoder",
+    [(t, False) for t in TARGETS] + [("regression", True), ("flow", True)],
+)
+def test_loss_falls(target, mask_in_encoder):
+    _, losses = _trained(target, mask_in_encoder)
+    first, last = sum(losses[:15]) / 15, sum(losses[-15:]) / 15
+    assert last < first - 0.05 * abs(first), f"{target}: {first:.3f} -> {last:.3f}"
+
+
+def test_context_is_used():
+    """A trained model predicts masked particles' energy scale (log pT, log E, which share the
+    jet's pT and η) better from their own jet than from another jet's visible particles:
+    information flows encoder → decoder."""
+    model, _ = _trained("regression")
+    jets = synthetic_jets(64, seed=11, n_min=16, n_max=16)  # equal sizes: swap contexts
+    jets.pop("jet_id")
+    masked = sample_particle_mask(jets["mask"], 0.4, torch.Generator().manual_seed(0))
+    true = jets["kinematics"][masked][:, :4]
+
+    def error(batch):
+        return (model(**batch, masked=masked).predictions[:, :4] - true).pow(2).mean()
+
+    own = error(jets)
+    swapped = {k: v.roll(1, dims=0) for k, v in jets.items()}
+    mixed = {
+        k: torch.where(masked[..., None], jets[k], swapped[k]) if k != "mask" else jets[k]
+        for k in jets
+    }
+    other = error(mixed)
+    assert own < 0.92 * other, (float(own), float(other))
+
+
+@pytest.mark.parametrize("target", ["diffusion", "flow"])
+def test_sampling_reconstructs_masked_particles(target):
+    model, _ = _trained(target)
+    b = synthetic_jets(64, seed=12)
+    b.pop("jet_id")
+    gen = torch.Generator().manual_seed(0)
+    samples, masked = model.reconstruct(**b, generator=gen)
+    true = b["kinematics"][masked]
+    assert samples["kinematics"].shape == true.shape
+    assert samples["tracks"].shape == b["tracks"][masked].shape
+    assert torch.isfinite(samples["kinematics"]).all()
+    # Trained samples are closer to the truth than the untrained model's.
+    fresh = _model(target).eval()
+    raw, _ = fresh.reconstruct(**b, masked=masked, generator=torch.Generator().manual_seed(0))
+    err = (samples["kinematics"] - true).pow(2).mean()
+    err_raw = (raw["kinematics"] - true).pow(2).mean()
+    assert err < err_raw, (float(err), float(err_raw))
+
+
+# --- checkpoints --------------------------------------------------------------------------
+@pytest.mark.parametrize("target", TARGETS)
+def test_save_load_round_trip(target, tmp_path):
+    model = _model(target, seed=4).eval()
+    b = _batch()
+    out = model(**b)
+    model.save_pretrained(tmp_path)
+    loaded = JetFMForMaskedParticleModeling.from_pretrained(tmp_path).eval()
+    out2 = loaded(**b)
+    torch.testing.assert_close(out2.loss, out.loss)
+    torch.testing.assert_close(out2.decoder_states, out.decoder_states)
+    backbone = JetFMModel.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(backbone(**b).last_hidden_state, model.jetfm(**b).last_hidden_state)
+    if target == "vqvae":
+        assert not any(p.requires_grad for p in loaded.target.tokenizer.parameters())
+    if target == "kmeans":
+        torch.testing.assert_close(loaded.target.centroids, model.target.centroids)
+
+
+# --- CLI on real ROOT files (the data layer path) -----------------------------------------
+def _cli(*argv) -> int:
+    return cli_main([str(a) for a in argv])
+
+
+def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
+    from jetfm.data.batching import JetCollator
+    from jetfm.data.datasets import JetDataset
+    from jetfm.data.processor import JetProcessor
+
+    tok_dir = tmp_path / "tok"
+    common = ["--data", jetclass_file, "--batch-size", 32, "--logging-steps", 2, "--save-steps", 4]
+    assert _cli("tokenizer", "train", *common, "--output", tok_dir, "--max-steps", 4,
+                "--codes", 16, "--hidden-size", 32, "--layers", 1) == 0  # fmt: skip
+    stats = json.loads((tok_dir / "codebook_stats.json").read_text())
+    assert 0 < stats["usage"] <= 1 and 1 <= stats["perplexity"] <= 16
+    for target in TARGETS:
+        out = tmp_path / target
+        extra = ["--tokenizer", tok_dir] if target == "vqvae" else []
+        extra += ["--num-codes", 16] if target == "kmeans" else []
+        extra += ["--streaming"] if target == "diffusion" else []
+        assert _cli("pretrain", *common, "--target", target, "--size", "tiny", "--output", out,
+                    "--max-steps", 5, *extra) == 0  # fmt: skip
+        names = {p.name for p in out.iterdir()}
+        assert {"config.json", "model.safetensors", "preprocessor_config.json",
+                "training_args.json", "run_config.json", "checkpoint-4"} <= names  # fmt: skip
+        assert json.loads((out / "run_config.json").read_text())["global_step"] == 5
+        if target == "vqvae":
+            assert (out / "tokenizer" / "model.safetensors").exists()
+            assert ParticleTokenizer.from_pretrained(out / "tokenizer").config.num_codes == 16
+        processor = JetProcessor.from_pretrained(out)
+        batch = JetCollator(targets=())([JetDataset(jetclass_file, processor, targets=())[i]
+                                         for i in range(8)])  # fmt: skip
+        model = JetFMForMaskedParticleModeling.from_pretrained(out).eval()
+        again = JetFMForMaskedParticleModeling.from_pretrained(out).eval()
+        torch.testing.assert_close(model(**batch).loss, again(**batch).loss)
+        assert model.config.mpm_target == target
+        backbone = JetFMModel.from_pretrained(out).eval()
+        torch.testing.assert_close(
+            backbone(**batch).pooler_output, model.jetfm(**batch).pooler_output
+        )
+    # Resume: continues from checkpoint-4 of the regression run up to 8 steps.
+    out = tmp_path / "regression"
+    assert _cli("pretrain", *common, "--target", "regression", "--size", "tiny", "--output",
+                out, "--max-steps", 8, "--resume") == 0  # fmt: skip
+    run = json.loads((out / "run_config.json").read_text())
+    assert run["global_step"] == 8 and run["resumed_from"].endswith("checkpoint-5")
+
+
+def test_cli_errors_are_clear(jetclass_file, tmp_path, capsys):
+    base = ["pretrain", "--data", jetclass_file, "--size", "tiny", "--output", tmp_path / "x"]
+    assert _cli(*base, "--target", "vqvae", "--max-steps", 2) == 2
+    assert "--tokenizer" in capsys.readouterr().err
+    assert _cli(*base, "--streaming") == 2
+    assert "--max-steps" in capsys.readouterr().err
+    assert _cli(*base, "--target", "vqvae", "--tokenizer", tmp_path, "--max-steps", 2) == 2
+    assert "config.json" in capsys.readouterr().err
