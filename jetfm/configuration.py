@@ -59,6 +59,9 @@ class JetFMConfig(PretrainedConfig):
         pid_side_target: add a cross-entropy side-target on the particle type.
         target_options: target-specific settings (e.g. number of codes, flow transforms).
         head_hidden_size / head_dropout_prob: task heads' MLP.
+        size: the size preset this config was built from, if any.
+        finetuning: what a fine-tuned checkpoint was trained for (task, mode, from_scratch,
+            feature_groups, ...); read by evaluation, ONNX export and predict.
     """
 
     model_type = "jetfm"
@@ -91,6 +94,7 @@ class JetFMConfig(PretrainedConfig):
         head_hidden_size: int | None = None,
         head_dropout_prob: float = 0.1,
         size: str | None = None,
+        finetuning: dict[str, Any] | None = None,
         **kwargs: Any,
     ):
         self.feature_groups = dict(feature_groups or {g: len(f) for g, f in FEATURE_GROUPS.items()})
@@ -132,6 +136,7 @@ class JetFMConfig(PretrainedConfig):
         self.head_hidden_size = head_hidden_size
         self.head_dropout_prob = head_dropout_prob
         self.size = size
+        self.finetuning = dict(finetuning) if finetuning else None
         super().__init__(**kwargs)
 
     @classmethod

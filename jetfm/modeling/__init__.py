@@ -3,7 +3,12 @@
 Importing this package registers jetfm with transformers' Auto classes.
 """
 
-from transformers import AutoConfig, AutoModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
 
 from jetfm.configuration import JetFMConfig
 from jetfm.modeling.backbone import (
@@ -11,6 +16,12 @@ from jetfm.modeling.backbone import (
     JetFMModelOutput,
     JetFMPreTrainedModel,
     pid_categories,
+)
+from jetfm.modeling.heads import (
+    JetFMForJetTagging,
+    JetFMForTrackID,
+    JetFMForVertexFinding,
+    VertexFindingOutput,
 )
 from jetfm.modeling.pretraining import (
     JetFMForMaskedParticleModeling,
@@ -22,10 +33,16 @@ JetFM = JetFMModel
 
 AutoConfig.register("jetfm", JetFMConfig, exist_ok=True)
 AutoModel.register(JetFMConfig, JetFMModel, exist_ok=True)
+AutoModelForSequenceClassification.register(JetFMConfig, JetFMForJetTagging, exist_ok=True)
+AutoModelForTokenClassification.register(JetFMConfig, JetFMForTrackID, exist_ok=True)
 
 __all__ = [
     "JetFM",
+    "JetFMForJetTagging",
     "JetFMForMaskedParticleModeling",
+    "JetFMForTrackID",
+    "JetFMForVertexFinding",
+    "VertexFindingOutput",
     "MaskedParticleModelingOutput",
     "JetFMModel",
     "JetFMModelOutput",

@@ -1,0 +1,142 @@
+"""Fine-tune a pretrained jetfm model on a task and save the fine-tuned checkpoint.
+
+Tasks: tagging (jet classes from the label_* branches), cwola (weakly supervised tagging
+from two mixtures of --signal and --background jets with signal fractions --fractions),
+track-id (per-track origin, part_origin) and vertexing (tracks grouped into vertices,
+part_vtx). Modes: frozen (only the head learns), full (backbone frozen first, then its
+learning rate ramped up to the head's) and lora (adapters, needs jetfm[lora]).
+--from-scratch trains the same architecture from random weights, the baseline to compare
+against. The output folder holds the model, its processor, the run config and
+finetune_metrics.json (validation metrics of the best checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "finetune"
+HELP = "fine-tune a pretrained model for tagging, CWoLa, track ID or vertex finding"
+
+TASK_CHOICES = ("tagging", "cwola", "track-id", "vertexing")
+MODE_CHOICES = ("frozen", "full", "lora")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+
+
+def _groups(text: str) -> list[str]:
+    return [g.strip() for g in text.split(",") if g.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="pretrained checkpoint (directory or name), or a size preset "
+        "(tiny/small/base, implies --from-scratch)",
+    )
+    parser.add_argument("--task", required=True, choices=TASK_CHOICES, help="what to learn")
+    parser.add_argument("--train", required=True, help="training ROOT files (path, glob, dir)")
+    parser.add_argument("--val", required=True, help="validation ROOT files (early stopping)")
+    parser.add_argument("--output", required=True, help="output checkpoint directory")
+    parser.add_argument("--mode", default="full", choices=MODE_CHOICES, help="fine-tuning mode")
+    parser.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="same architecture and config, random weights (baseline)",
+    )
+    parser.add_argument(
+        "--max-train-jets",
+        type=int,
+        default=None,
+        help="random subset of this many training jets (data efficiency)",
+    )
+    parser.add_argument("--epochs", type=float, default=10.0, help="training epochs")
+    parser.add_argument(
+        "--max-steps", type=int, default=-1, help="optimizer steps (overrides --epochs)"
+    )
+    parser.add_argument("--batch-size", type=int, default=256, help="jets per batch")
+    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (head)")
+    parser.add_argument("--seed", type=int, default=42, help="random seed")
+    parser.add_argument(
+        "--feature-groups",
+        type=_groups,
+        default=None,
+        help="input groups, e.g. kinematics,pid,tracks (default: all shared "
+        "by the model and the data)",
+    )
+    parser.add_argument("--signal", default=None, help="cwola: signal class name (e.g. Tbqq)")
+    parser.add_argument("--background", default=None, help="cwola: background class (e.g. QCD)")
+    parser.add_argument(
+        "--fractions",
+        type=_floats,
+        default=[0.2, 0.6],
+        help="cwola: signal fractions of the two mixtures, f1,f2 (f1 ≠ f2)",
+    )
+    parser.add_argument(
+        "--head-hidden-size",
+        type=int,
+        default=None,
+        help="head MLP width (0: linear probe; default: backbone width)",
+    )
+    parser.add_argument(
+        "--freeze-fraction",
+        type=float,
+        default=0.1,
+        help="full mode: fraction of steps with the backbone frozen",
+    )
+    parser.add_argument(
+        "--ramp-fraction",
+        type=float,
+        default=0.1,
+        help="full mode: fraction of steps ramping the backbone LR up",
+    )
+    parser.add_argument("--lora-rank", type=int, default=8, help="lora mode: adapter rank")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=3,
+        help="early stopping: evaluations without improvement (0: off)",
+    )
+    parser.add_argument("--evals", type=int, default=5, help="validation passes per run")
+
+
+def run(args: argparse.Namespace) -> int:
+    from jetfm.finetuning import finetune
+    from jetfm.metrics import format_table
+
+    overrides = {}
+    if args.head_hidden_size is not None:
+        overrides["head_hidden_size"] = args.head_hidden_size
+    result = finetune(
+        args.model,
+        args.task,
+        args.train,
+        args.val,
+        args.output,
+        mode=args.mode,
+        from_scratch=args.from_scratch,
+        max_train_jets=args.max_train_jets,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        feature_groups=args.feature_groups,
+        signal=args.signal,
+        background=args.background,
+        fractions=args.fractions,
+        freeze_fraction=args.freeze_fraction,
+        ramp_fraction=args.ramp_fraction,
+        early_stopping_patience=args.patience or None,
+        evals_per_run=args.evals,
+        lora_rank=args.lora_rank,
+        config_overrides=overrides,
+    )
+    print(format_table(result.metrics))
+    print(f"saved the fine-tuned model to {result.output_dir}")
+    return 0

@@ -1,0 +1,216 @@
+"""Evaluating a fine-tuned checkpoint on labelled files: predictions → metrics → plots.
+
+:func:`predict` runs any head over a dataset (batched, ``torch.no_grad``) and returns numpy
+arrays padded to a common particle count; :func:`evaluate_checkpoint` is what
+``jetfm evaluate`` runs: it loads the head named in the checkpoint's config with its processor,
+computes the task's metrics (:mod:`jetfm.metrics`) and optionally writes the plots
+(:mod:`jetfm.plots`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from jetfm.data.schema import IGNORE_INDEX, TRACK_ORIGINS
+from jetfm.errors import CheckpointError, DataError
+
+logger = logging.getLogger(__name__)
+
+MODEL_INPUTS = ("kinematics", "pid", "tracks", "mask")
+#: head class → task, for checkpoints saved without ``config.finetuning["task"]``
+DEFAULT_TASK = {
+    "JetFMForJetTagging": "tagging",
+    "JetFMForTrackID": "track-id",
+    "JetFMForVertexFinding": "vertexing",
+}
+
+
+def _pad_cat(parts: Sequence[np.ndarray], fill: int) -> np.ndarray:
+    """Concatenate ``(b_i, n_i)`` arrays along jets, right-padding particles with ``fill``."""
+    width = max(p.shape[1] for p in parts)
+    return np.concatenate(
+        [np.pad(p, ((0, 0), (0, width - p.shape[1])), constant_values=fill) for p in parts]
+    )
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    dataset: Any,
+    collator: Any,
+    batch_size: int = 256,
+    vertex_threshold: float = 0.5,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Run a head over ``dataset`` and gather numpy outputs.
+
+    Returns, by head: tagging ``{"logits" (n, C)}``; track ID ``{"predictions" (n, N)}``
+    (argmax origin, -100 at padding); vertex finding ``{"vertices" (n, N)}`` (vertex id per
+    track, -1 elsewhere). Targets present in the batches are returned as well (``labels``,
+    ``track_labels``, ``vertex_labels``), padded with ``IGNORE_INDEX``.
+    """
+    from tqdm.auto import tqdm
+
+    from jetfm.modeling.heads import JetFMForTrackID, JetFMForVertexFinding
+
+    model.eval()
+    device = next(model.parameters()).device
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collator)
+    out: dict[str, list[np.ndarray]] = {}
+    for batch in tqdm(loader, desc="predicting", unit="batch", disable=not progress):
+        inputs = {k: v.to(device) for k, v in batch.items() if k in MODEL_INPUTS}
+        if isinstance(model, JetFMForVertexFinding):
+            if "pid" in inputs:
+                tracks = model.default_track_mask(inputs["mask"], inputs["pid"])
+            elif "vertex_labels" in batch:
+                tracks = batch["vertex_labels"].to(device) != IGNORE_INDEX
+            else:
+                tracks = inputs["mask"]
+            pred = model.find_vertices(**inputs, track_mask=tracks, threshold=vertex_threshold)
+            out.setdefault("vertices", []).append(pred)
+        else:
+            logits = model(**inputs).logits.float().cpu()
+            if isinstance(model, JetFMForTrackID):
+                pred = logits.argmax(dim=-1).masked_fill(~batch["mask"], IGNORE_INDEX)
+                out.setdefault("predictions", []).append(pred.numpy())
+            else:
+                out.setdefault("logits", []).append(logits.numpy())
+        for key in ("labels", "track_labels", "vertex_labels"):
+            if key in batch:
+                out.setdefault(key, []).append(batch[key].numpy())
+    if not out:
+        raise DataError("no jets to predict on")
+    result = {}
+    for key, parts in out.items():
+        if key in ("logits", "labels"):
+            result[key] = np.concatenate(parts)
+        else:
+            result[key] = _pad_cat(parts, -1 if key == "vertices" else IGNORE_INDEX)
+    return result
+
+
+def load_finetuned(model_dir: str | os.PathLike) -> tuple[torch.nn.Module, Any, str]:
+    """``(model, processor, task)`` of a fine-tuned checkpoint folder."""
+    from transformers import AutoConfig
+
+    import jetfm.modeling  # noqa: F401  (registers the jetfm config with AutoConfig)
+    from jetfm.data import JetProcessor
+    from jetfm.finetuning import HEAD_CLASSES
+
+    path = Path(model_dir)
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{path}: no config.json (not a jetfm checkpoint folder)")
+    config = AutoConfig.from_pretrained(str(path))
+    arch = next((a for a in (config.architectures or []) if a in HEAD_CLASSES), None)
+    if arch is None:
+        raise CheckpointError(
+            f"{path}/config.json: architectures={config.architectures} is not a fine-tuned "
+            f"jetfm head (one of {sorted(HEAD_CLASSES)}); fine-tune it with `jetfm finetune`"
+        )
+    if not (path / "preprocessor_config.json").is_file():
+        raise CheckpointError(
+            f"{path}: no preprocessor_config.json (the normalisation statistics the model was "
+            "trained with)"
+        )
+    processor = JetProcessor.from_pretrained(str(path))
+    model = HEAD_CLASSES[arch].from_pretrained(str(path))
+    task = (getattr(config, "finetuning", None) or {}).get("task") or DEFAULT_TASK[arch]
+    return model, processor, task
+
+
+def input_groups(model: torch.nn.Module, processor: Any) -> list[str]:
+    """Feature groups the head was fine-tuned on (``config.finetuning["feature_groups"]``;
+    all of the model's groups for a checkpoint without that record)."""
+    info = getattr(model.config, "finetuning", None) or {}
+    groups = info.get("feature_groups") or list(model.config.feature_groups)
+    missing = [g for g in groups if g not in processor.feature_groups]
+    if missing:
+        raise CheckpointError(
+            f"the model needs feature groups {missing} its processor does not read"
+        )
+    return list(groups)
+
+
+def evaluate_checkpoint(
+    model_dir: str | os.PathLike,
+    data: Any,
+    plots_dir: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Metrics (and plots) of a fine-tuned checkpoint on labelled ROOT files.
+
+    Tagging: accuracy, macro AUC, QCD rejection at 50 %/30 % signal efficiency per class
+    (``roc.png``, ``confusion_matrix.png``); CWoLa: the same on the true signal/background
+    labels; track ID: accuracy, balanced accuracy, per-class recall
+    (``confusion_matrix.png``); vertexing: ARI, perfect-jet fraction, b-vertex
+    efficiency/purity, split by flavour (``ari.png``).
+    """
+    from jetfm import metrics as M
+    from jetfm import plots as P
+    from jetfm.data import JetCollator, JetDataset
+
+    model, processor, task = load_finetuned(model_dir)
+    groups = input_groups(model, processor)
+    targets = {
+        "tagging": ("labels",),
+        "cwola": ("labels",),
+        "track-id": ("track_labels",),
+        "vertexing": ("vertex_labels", "track_labels"),
+    }[task]
+    dataset = JetDataset(data, processor, targets, feature_groups=groups)
+    collator = JetCollator(targets=targets, feature_groups=groups)
+    pred = predict(model, dataset, collator, batch_size, progress=progress)
+    plots = Path(plots_dir) if plots_dir is not None else None
+    result: dict[str, Any] = {"task": task, "model": str(model_dir)}
+
+    if task in ("tagging", "cwola"):
+        probs = M.softmax(pred["logits"])
+        labels = pred["labels"]
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        background = "QCD"
+        if task == "cwola":
+            from jetfm.weak_supervision import SIGNAL_RICH, class_index
+
+            cw = model.config.finetuning["cwola"]
+            s = class_index(processor.label_names, cw["signal"], "signal")
+            b = class_index(processor.label_names, cw["background"], "background")
+            keep = (labels == s) | (labels == b)
+            # true labels in the head's output order: background 0, signal SIGNAL_RICH (= 1)
+            labels = np.where(labels[keep] == s, SIGNAL_RICH, 1 - SIGNAL_RICH)
+            probs = probs[keep]
+            names = [cw["background"], cw["signal"]]
+            background = cw["background"]
+        result |= M.tagging_metrics(labels, probs, names, background=background)
+        if plots is not None:
+            P.plot_rejection_curves(labels, probs, names, plots / "roc.png", background)
+            P.plot_confusion_matrix(labels, probs.argmax(1), names, plots / "confusion_matrix.png")
+    elif task == "track-id":
+        result |= M.track_id_metrics(pred["track_labels"], pred["predictions"])
+        if plots is not None:
+            keep = pred["track_labels"] != IGNORE_INDEX
+            P.plot_confusion_matrix(
+                pred["track_labels"][keep], pred["predictions"][keep], TRACK_ORIGINS,
+                plots / "confusion_matrix.png", title="track origin",
+            )  # fmt: skip
+    else:
+        truth, tl, vert = pred["vertex_labels"], pred["track_labels"], pred["vertices"]
+        result |= M.vertexing_metrics(truth, vert, tl)
+        if plots is not None:
+            ari = M.adjusted_rand_index_per_jet(truth, vert, truth != IGNORE_INDEX)
+            flavour = M.jet_flavour(tl)
+            P.plot_ari_histogram(
+                {f: ari[flavour == f] for f in ("b", "c", "light")}, plots / "ari.png"
+            )
+    return result
+
+
+__all__ = ["evaluate_checkpoint", "input_groups", "load_finetuned", "predict"]

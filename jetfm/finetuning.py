@@ -1,0 +1,591 @@
+"""Fine-tuning a pretrained jetfm backbone on a task, on transformers' ``Trainer``.
+
+Tasks (:data:`TASKS`): ``tagging`` (jet classes), ``cwola`` (weakly supervised tagging from
+two mixtures), ``track-id`` (per-track origin) and ``vertexing`` (track → vertex grouping).
+
+Modes (:data:`MODES`):
+
+* ``frozen`` — the encoder's weights are fixed, only the head learns (a linear probe with
+  ``config.head_hidden_size = 0``, an MLP probe otherwise);
+* ``full`` — everything learns, but the encoder starts frozen and its learning rate is then
+  ramped up linearly to the head's (:class:`FinetuneTrainer`), so the randomly initialised
+  head cannot wreck the pretrained features in the first steps;
+* ``lora`` — low-rank adapters (``peft``, extra ``jetfm[lora]``) on the attention and
+  feed-forward ``Linear`` layers of the encoder blocks, the head fully trained; the adapters
+  are merged into the weights at the end, so the checkpoint is a plain jetfm model.
+
+In every mode the backbone's class-attention *pooling* (``cls_token``, ``class_attention``,
+``pool_norm``) trains with the head: Masked Particle Modelling never uses the pooled jet
+state, so those weights are still at their random initialisation in a pretrained checkpoint
+(a frozen random pooling would hand the probe a nearly constant jet state).
+
+``from_scratch=True`` trains the same architecture (same config) from random weights — the
+baseline every study compares against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import transformers
+from torch.optim.lr_scheduler import LambdaLR
+from transformers import EarlyStoppingCallback, PreTrainedModel
+
+from jetfm.configuration import SIZE_PRESETS, JetFMConfig
+from jetfm.data.schema import IGNORE_INDEX
+from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
+from jetfm.modeling.heads import JetFMForJetTagging, JetFMForTrackID, JetFMForVertexFinding
+
+logger = logging.getLogger(__name__)
+
+MODES = ("frozen", "full", "lora")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """What a task trains: head class, batch target key, best-model metric (and whether
+    larger is better)."""
+
+    name: str
+    model_class: type[PreTrainedModel]
+    target: str
+    metric: str
+    greater_is_better: bool = True
+
+
+TASKS: dict[str, TaskSpec] = {
+    # jet tagging selects on the validation loss: a near-constant output early in training
+    # can rank jets well (high AUC) while classifying nothing
+    "tagging": TaskSpec("tagging", JetFMForJetTagging, "labels", "loss", False),
+    "cwola": TaskSpec("cwola", JetFMForJetTagging, "labels", "loss", False),
+    "track-id": TaskSpec("track-id", JetFMForTrackID, "track_labels", "balanced_accuracy"),
+    "vertexing": TaskSpec("vertexing", JetFMForVertexFinding, "vertex_labels", "ari"),
+}
+#: head class name (``config.architectures``) → class, for loading fine-tuned checkpoints
+HEAD_CLASSES: dict[str, type[PreTrainedModel]] = {
+    c.__name__: c for c in (JetFMForJetTagging, JetFMForTrackID, JetFMForVertexFinding)
+}
+
+#: ``Linear`` layers that LoRA adapts: attention projections and SwiGLU of every encoder block.
+LORA_TARGET_MODULES = r".*jetfm\.layers\.\d+\.(attn\.(q|kv|out)|ff\.(gate_up|down))"
+#: head modules trained and saved in full under LoRA
+HEAD_MODULES = ("classifier", "pair_proj", "pair_scorer")
+#: backbone parameters not trained by MPM (the class-attention pooling): they train with the head
+POOLING_PREFIXES = ("cls_token", "class_attention.", "pool_norm.")
+
+
+def finetuning_info(config: Any) -> dict[str, Any]:
+    """The fine-tuning record kept in the model config (``config.finetuning``, saved in
+    ``config.json``): ``task``, ``mode``, ``from_scratch``, ``feature_groups`` (the input
+    groups the head was trained on) and, for CWoLa, ``cwola`` (signal, background,
+    fractions). Created empty on first use; returned by reference."""
+    info = getattr(config, "finetuning", None)
+    if not isinstance(info, dict):
+        info = {}
+        config.finetuning = info
+    return info
+
+
+def get_task(task: str) -> TaskSpec:
+    if task not in TASKS:
+        raise JetFMError(f"unknown task {task!r}; choose from {list(TASKS)}")
+    return TASKS[task]
+
+
+# --- models ---------------------------------------------------------------------------------
+def load_config(name_or_path: str | os.PathLike, **overrides: Any) -> JetFMConfig:
+    """Config of a pretrained model (local dir, or Hub name via ``from_pretrained``), or of a
+    size preset (``tiny``/``small``/``base``) when no such directory exists."""
+    path = str(name_or_path)
+    if not Path(path).exists() and path in SIZE_PRESETS:
+        return JetFMConfig.from_preset(path, **overrides)
+    try:
+        return JetFMConfig.from_pretrained(path, **overrides)
+    except OSError as err:
+        raise CheckpointError(f"cannot load a jetfm config from {path!r}: {err}") from err
+
+
+def load_model_for_task(
+    name_or_path: str | os.PathLike,
+    task: str,
+    *,
+    label_names: Sequence[str] | None = None,
+    from_scratch: bool = False,
+    seed: int = 42,
+    **config_overrides: Any,
+) -> PreTrainedModel:
+    """The task's head on the pretrained backbone (or on random weights).
+
+    Args:
+        name_or_path: pretrained checkpoint (backbone-only or MPM) or a size preset name; a
+            preset implies ``from_scratch``.
+        task: one of :data:`TASKS`.
+        label_names: jet class names for ``tagging`` (sets ``num_labels``/``id2label``).
+        from_scratch: same config, random weights.
+        seed: seeds the head's (and, from scratch, the backbone's) initialisation.
+        config_overrides: e.g. ``head_hidden_size=0`` for a linear probe.
+    """
+    spec = get_task(task)
+    kwargs = dict(config_overrides)
+    if spec.model_class is JetFMForJetTagging:
+        if task == "cwola":  # binary target: which mixture the jet came from
+            names = ["background-rich", "signal-rich"]
+        elif label_names:
+            names = list(label_names)
+        else:
+            raise JetFMError("the tagging task needs the class names (label_names)")
+        kwargs |= dict(
+            num_labels=len(names),
+            id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)},
+        )
+    transformers.set_seed(seed)
+    path = str(name_or_path)
+    preset = not Path(path).exists() and path in SIZE_PRESETS
+    if from_scratch or preset:
+        model = spec.model_class(load_config(path, **kwargs))
+    else:
+        try:
+            model = spec.model_class.from_pretrained(path, **kwargs)
+        except OSError as err:
+            raise CheckpointError(f"cannot load pretrained weights from {path!r}: {err}") from err
+    finetuning_info(model.config).update(task=task, from_scratch=bool(from_scratch or preset))
+    return model
+
+
+def apply_mode(
+    model: PreTrainedModel,
+    mode: str,
+    *,
+    lora_rank: int = 8,
+    lora_alpha: float = 16.0,
+    lora_dropout: float = 0.0,
+) -> torch.nn.Module:
+    """Prepare ``model`` for a fine-tuning mode (see the module doc); returns the model to
+    train (a ``peft.PeftModel`` for ``lora``)."""
+    if mode not in MODES:
+        raise JetFMError(f"unknown fine-tuning mode {mode!r}; choose from {list(MODES)}")
+    finetuning_info(model.config)["mode"] = mode
+    if mode == "frozen":
+        for name, param in model.named_parameters():
+            param.requires_grad_(not encoder_parameter(name))
+        return model
+    if mode == "full":
+        return model
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as err:
+        raise MissingExtraError("lora", "LoRA fine-tuning (--mode lora)") from err
+    # the untrained pooling is trained in full (cls_token, a bare parameter, stays as is)
+    pooling = [f"class_attention.{i}" for i in range(len(model.jetfm.class_attention))]
+    present = [m for m in HEAD_MODULES if hasattr(model, m)] + pooling + ["pool_norm"]
+    config = LoraConfig(
+        r=lora_rank,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        target_modules=LORA_TARGET_MODULES,
+        modules_to_save=present,
+    )
+    return get_peft_model(model, config)
+
+
+def encoder_parameter(name: str) -> bool:
+    """Whether a parameter belongs to the pretrained encoder: ``jetfm.*`` (also under peft
+    prefixes) except the class-attention pooling (:data:`POOLING_PREFIXES`)."""
+    if name.startswith("jetfm."):
+        rest = name[len("jetfm.") :]
+    elif ".jetfm." in name:
+        rest = name.split(".jetfm.", 1)[1]
+    else:
+        return False
+    return not rest.startswith(POOLING_PREFIXES)
+
+
+# --- the backbone learning-rate ramp --------------------------------------------------------
+class RampedLambda:
+    """LR multiplier of the backbone: ``base(step)`` × 0 until ``freeze_steps``, then a linear
+    ramp to 1 over ``ramp_steps``. A class (not a closure) so the scheduler state saves."""
+
+    def __init__(self, base: Callable[[int], float], freeze_steps: int, ramp_steps: int):
+        self.base = base
+        self.freeze_steps = int(freeze_steps)
+        self.ramp_steps = int(ramp_steps)
+
+    def factor(self, step: int) -> float:
+        if step < self.freeze_steps:
+            return 0.0
+        if self.ramp_steps <= 0:
+            return 1.0
+        return min(1.0, (step - self.freeze_steps + 1) / self.ramp_steps)
+
+    def __call__(self, step: int) -> float:
+        return self.base(step) * self.factor(step)
+
+
+class FinetuneTrainer(transformers.Trainer):
+    """``Trainer`` with separate head / encoder parameter groups and the encoder LR ramp.
+
+    Args:
+        backbone_ramp: ``(freeze_fraction, ramp_fraction)`` of the training steps: the
+            encoder's LR is 0 for the first ``freeze_fraction`` of the steps, then ramps
+            linearly to the head's LR over the next ``ramp_fraction``. ``None`` → one LR.
+            The pooling trains with the head (see the module doc).
+        Other arguments: as ``transformers.Trainer``.
+    """
+
+    def __init__(self, *args: Any, backbone_ramp: tuple[float, float] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.backbone_ramp = backbone_ramp
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None and self.backbone_ramp is not None:
+            opt_model = self.model if model is None else model
+            decay = set(self.get_decay_parameter_names(opt_model))
+            groups = []
+            for part in ("head", "backbone"):
+                for decayed in (True, False):
+                    params = [
+                        p
+                        for n, p in opt_model.named_parameters()
+                        if p.requires_grad
+                        and (n in decay) == decayed
+                        and encoder_parameter(n) == (part == "backbone")
+                    ]
+                    if params:
+                        wd = self.args.weight_decay if decayed else 0.0
+                        groups.append({"params": params, "weight_decay": wd, "jetfm_part": part})
+            cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            self.optimizer = cls(groups, **kwargs)
+        return super().create_optimizer(model)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is not None or self.backbone_ramp is None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        base = super().create_scheduler(num_training_steps, optimizer)
+        if not isinstance(base, LambdaLR):
+            raise JetFMError(
+                f"the backbone LR ramp needs a LambdaLR schedule; lr_scheduler_type="
+                f"{self.args.lr_scheduler_type!r} gives {type(base).__name__}"
+            )
+        freeze, ramp = self.backbone_ramp
+        freeze_steps = round(freeze * num_training_steps)
+        ramp_steps = round(ramp * num_training_steps)
+        opt = base.optimizer
+        lambdas = [
+            RampedLambda(fn, freeze_steps, ramp_steps) if g.get("jetfm_part") == "backbone" else fn
+            for fn, g in zip(base.lr_lambdas, opt.param_groups, strict=True)
+        ]
+        for g in opt.param_groups:  # restart from the base LRs with the new multipliers
+            g["lr"] = g["initial_lr"]
+        self.lr_scheduler = LambdaLR(opt, lambdas)
+        logger.info(
+            "backbone frozen for %d steps, then LR ramped up over %d steps",
+            freeze_steps,
+            ramp_steps,
+        )
+        return self.lr_scheduler
+
+    def train(self, *args: Any, **kwargs: Any):
+        result = super().train(*args, **kwargs)
+        merge = getattr(self.model, "merge_and_unload", None)
+        if merge is not None:  # LoRA: fold the adapters in, save a plain jetfm model
+            self.model = merge()
+            self.model_wrapped = self.model
+        return result
+
+
+# --- metrics inside the Trainer -------------------------------------------------------------
+def preprocess_logits(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Reduce per-batch outputs before the Trainer gathers them: per-particle tasks keep the
+    predicted class / vertex id (``(B, N)``, padded by the Trainer with -100) instead of
+    ``(B, N, C)`` logits or ``(B, N, N)`` pair scores."""
+    from jetfm.modeling.vertexing import group_vertices
+
+    def fn(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        if task == "track-id":
+            return logits.argmax(dim=-1)
+        if task == "vertexing":
+            valid = labels != IGNORE_INDEX
+            return torch.from_numpy(group_vertices(logits, valid)).to(logits.device)
+        return logits
+
+    return fn
+
+
+def compute_metrics_fn(task: str) -> Callable[[Any], dict[str, float]]:
+    """``compute_metrics`` for the Trainer (validation metrics of each task)."""
+    from jetfm import metrics as M
+
+    def fn(pred: Any) -> dict[str, float]:
+        out, labels = pred.predictions, pred.label_ids
+        if isinstance(out, tuple):
+            out = out[0]
+        if task in ("tagging", "cwola"):
+            m = M.tagging_metrics(labels, M.softmax(out))
+            return {k: m[k] for k in ("accuracy", "auc") if k in m}
+        if task == "track-id":
+            m = M.track_id_metrics(labels, out)
+            return {k: m[k] for k in ("accuracy", "balanced_accuracy") if k in m}
+        m = M.vertexing_metrics(labels, out)
+        return {k: m[k] for k in ("ari", "perfect_fraction") if k in m}
+
+    return fn
+
+
+# --- data -----------------------------------------------------------------------------------
+def load_processor(
+    name_or_path: str | os.PathLike,
+    train: Any,
+    feature_groups: Sequence[str] | None = None,
+    max_jets: int | None = None,
+) -> Any:
+    """The checkpoint's processor (normalisation travels with the model) if it has one,
+    otherwise a processor fitted on the training files."""
+    from jetfm.data import JetProcessor
+
+    path = Path(name_or_path)
+    if (path / "preprocessor_config.json").is_file():
+        processor = JetProcessor.from_pretrained(str(path))
+        logger.info("using the normalisation statistics saved with %s", path)
+    else:
+        kwargs = {"feature_groups": tuple(feature_groups)} if feature_groups else {}
+        processor = JetProcessor(**kwargs).fit(train, max_jets=max_jets, progress=False)
+        logger.info("fitted normalisation statistics on %s", train)
+    return processor
+
+
+def _data_groups(processor: Any, config: JetFMConfig, requested: Sequence[str] | None) -> list[str]:
+    available = [g for g in processor.feature_groups if g in config.feature_groups]
+    if requested is None:
+        return available
+    bad = [g for g in requested if g not in available]
+    if bad:
+        raise JetFMError(
+            f"feature groups {bad} are not available: the model takes "
+            f"{list(config.feature_groups)}, the processor reads {list(processor.feature_groups)}"
+        )
+    return [g for g in available if g in requested]
+
+
+@dataclasses.dataclass
+class FinetuneResult:
+    """What :func:`finetune` returns."""
+
+    output_dir: Path
+    trainer: transformers.Trainer
+    model: PreTrainedModel
+    metrics: dict[str, Any]
+
+
+def finetune(
+    model: str | os.PathLike,
+    task: str,
+    train: Any,
+    val: Any,
+    output_dir: str | os.PathLike,
+    *,
+    mode: str = "full",
+    from_scratch: bool = False,
+    max_train_jets: int | None = None,
+    epochs: float = 10.0,
+    max_steps: int = -1,
+    batch_size: int = 256,
+    lr: float = 5e-4,
+    seed: int = 42,
+    feature_groups: Sequence[str] | None = None,
+    signal: str | None = None,
+    background: str | None = None,
+    fractions: Sequence[float] = (0.2, 0.6),
+    freeze_fraction: float = 0.1,
+    ramp_fraction: float = 0.1,
+    early_stopping_patience: int | None = 3,
+    evals_per_run: int = 5,
+    lora_rank: int = 8,
+    config_overrides: dict[str, Any] | None = None,
+    **training_overrides: Any,
+) -> FinetuneResult:
+    """Fine-tune ``model`` on ``task`` and write the final checkpoint into ``output_dir``.
+
+    Args:
+        model: pretrained checkpoint dir/name (or a size preset, implying from scratch).
+        task: ``tagging``, ``cwola``, ``track-id`` or ``vertexing``.
+        train / val: ROOT files (path, glob, directory or list).
+        mode: ``frozen``, ``full`` (backbone LR ramp) or ``lora``.
+        from_scratch: same architecture and config, random weights (the baseline).
+        max_train_jets: use a random subset of this many training jets (data-efficiency
+            studies; for ``cwola`` the cap on both mixtures together).
+        epochs / max_steps / batch_size / lr / seed: training settings (``max_steps > 0``
+            overrides ``epochs``).
+        feature_groups: input groups to use (default: all the model and data share).
+        signal / background / fractions: CWoLa classes and the two signal fractions.
+        freeze_fraction / ramp_fraction: the backbone LR ramp of ``full`` mode.
+        early_stopping_patience: stop after this many evaluations without improvement of the
+            validation metric (``None``: never); the best checkpoint is kept.
+        evals_per_run: validation passes over the run (also the checkpoint cadence).
+        lora_rank: adapter rank in ``lora`` mode.
+        config_overrides: e.g. ``{"head_hidden_size": 0}`` for a linear probe.
+        training_overrides: any other ``TrainingArguments`` field.
+
+    Returns:
+        :class:`FinetuneResult` with the output dir, trainer, trained model and the final
+        validation metrics (for ``cwola`` also the AUC on true labels, ``true_auc``).
+    """
+    from jetfm.data import JetCollator, JetDataset
+    from jetfm.metrics import write_metrics
+    from jetfm.training import run_training, training_arguments
+    from jetfm.weak_supervision import build_mixture_dataset
+
+    spec = get_task(task)
+    if mode not in MODES:
+        raise JetFMError(f"unknown fine-tuning mode {mode!r}; choose from {list(MODES)}")
+    if task == "cwola" and (signal is None or background is None):
+        raise JetFMError("the cwola task needs --signal and --background class names")
+    config = load_config(model)
+    processor = load_processor(model, train, feature_groups)
+    groups = _data_groups(processor, config, feature_groups)
+    targets = (spec.target,)
+    if spec.target == "labels":
+        processor.label_names = None  # the fine-tuning data's classes, not pre-training's
+    train_ds = JetDataset(train, processor, targets, feature_groups=groups)
+    val_ds = JetDataset(val, processor, targets, feature_groups=groups)
+    label_names = processor.label_names if spec.target == "labels" else None
+
+    rng = np.random.default_rng(seed)
+    if task == "cwola":
+        train_set = build_mixture_dataset(
+            train_ds, signal, background, fractions, seed=seed, max_jets=max_train_jets
+        )
+        val_set = build_mixture_dataset(val_ds, signal, background, fractions, seed=seed + 1)
+        logger.info("CWoLa mixtures: %d train jets, fractions %s", len(train_set),
+                    train_set.mixtures.fractions)  # fmt: skip
+    else:
+        train_set = train_ds
+        if max_train_jets is not None and max_train_jets < len(train_ds):
+            keep = np.sort(rng.choice(len(train_ds), size=max_train_jets, replace=False))
+            train_set = torch.utils.data.Subset(train_ds, keep.tolist())
+        val_set = val_ds
+
+    overrides = dict(config_overrides or {})
+    net = load_model_for_task(
+        model, task, label_names=label_names, from_scratch=from_scratch, seed=seed, **overrides
+    )
+    info = finetuning_info(net.config)
+    info["feature_groups"] = list(groups)
+    if task == "cwola":
+        info["cwola"] = {
+            "signal": signal,
+            "background": background,
+            "fractions": list(train_set.mixtures.fractions),
+        }
+    trainable = apply_mode(net, mode, lora_rank=lora_rank)
+
+    steps_per_epoch = max(1, math.ceil(len(train_set) / batch_size))
+    total = max_steps if max_steps and max_steps > 0 else math.ceil(steps_per_epoch * epochs)
+    every = max(1, math.ceil(total / max(1, evals_per_run)))
+    args = training_arguments(
+        str(output_dir),
+        seed=seed,
+        learning_rate=lr,
+        num_train_epochs=epochs,
+        max_steps=max_steps if max_steps and max_steps > 0 else -1,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        eval_strategy="steps",
+        eval_steps=every,
+        save_strategy="steps",
+        save_steps=every,
+        save_total_limit=1,
+        logging_steps=min(50, every),
+        load_best_model_at_end=True,
+        metric_for_best_model=spec.metric,
+        greater_is_better=spec.greater_is_better,
+        label_names=[spec.target],
+        **training_overrides,
+    )
+    callbacks = []
+    if early_stopping_patience is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
+    trainer_cls = functools.partial(
+        FinetuneTrainer,
+        backbone_ramp=(freeze_fraction, ramp_fraction) if mode == "full" else None,
+        preprocess_logits_for_metrics=preprocess_logits(task),
+    )
+    collator = JetCollator(targets=targets, feature_groups=groups)
+    trainer = run_training(
+        trainable,
+        args,
+        train_set,
+        eval_dataset=val_set,
+        data_collator=collator,
+        compute_metrics=compute_metrics_fn(task),
+        callbacks=callbacks,
+        processor=processor,
+        trainer_cls=trainer_cls,
+    )
+    final = trainer.model
+    metrics = {k.removeprefix("eval_"): v for k, v in trainer.evaluate().items()}
+    if task == "cwola":
+        metrics["true_auc"] = cwola_true_auc(
+            final, val_ds, signal, background, collator, batch_size
+        )
+    metrics |= {"task": task, "mode": mode, "from_scratch": bool(info["from_scratch"]),
+                "train_jets": len(train_set)}  # fmt: skip
+    write_metrics(metrics, Path(output_dir) / "finetune_metrics.json")
+    return FinetuneResult(Path(output_dir), trainer, final, metrics)
+
+
+def cwola_true_auc(
+    model: PreTrainedModel,
+    dataset: Any,
+    signal: str,
+    background: str,
+    collator: Any,
+    batch_size: int = 256,
+) -> float:
+    """AUC of a CWoLa classifier (score: signal-rich probability) on the true labels of the
+    signal and background jets of a labelled dataset."""
+    from sklearn.metrics import roc_auc_score
+
+    from jetfm.evaluation import predict
+    from jetfm.weak_supervision import SIGNAL_RICH, class_index
+
+    names = dataset.processor.label_names
+    s, b = class_index(names, signal, "signal"), class_index(names, background, "background")
+    keep = np.flatnonzero((dataset.labels == s) | (dataset.labels == b))
+    subset = torch.utils.data.Subset(dataset, keep.tolist())
+    logits = predict(model, subset, collator, batch_size)["logits"]
+    score = torch.softmax(torch.as_tensor(logits), dim=-1)[:, SIGNAL_RICH].numpy()
+    return float(roc_auc_score(dataset.labels[keep] == s, score))
+
+
+__all__ = [
+    "FinetuneResult",
+    "FinetuneTrainer",
+    "HEAD_CLASSES",
+    "LORA_TARGET_MODULES",
+    "MODES",
+    "RampedLambda",
+    "TASKS",
+    "TaskSpec",
+    "apply_mode",
+    "encoder_parameter",
+    "finetuning_info",
+    "compute_metrics_fn",
+    "cwola_true_auc",
+    "finetune",
+    "load_config",
+    "load_model_for_task",
+    "load_processor",
+    "preprocess_logits",
+]

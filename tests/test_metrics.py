@@ -1,0 +1,157 @@
+"""Metric functions on hand-made inputs with known answers, CWoLa mixtures, plots, JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from jetfm import metrics as M
+from jetfm import plots as P
+from jetfm.data.schema import IGNORE_INDEX
+from jetfm.errors import JetFMError
+from jetfm.weak_supervision import make_mixtures
+
+
+def test_rejection_at_efficiency_hand_made():
+    # signal scores 0.9 0.8 0.3 0.2 ; background 0.85 0.1 0.05 0.01
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.3, 0.2, 0.85, 0.1, 0.05, 0.01])
+    rej = M.rejection_at_efficiency(y, s, (0.25, 0.5, 0.75, 1.0))
+    # ε_S = 25 %: cut at 0.9, no background → ∞; 50 %: cut 0.8 keeps 1/4 background → 4;
+    # 75 %: cut 0.3 keeps 1/4 → 4; 100 %: cut 0.2 keeps 1/4 → 4
+    assert rej[0.25] == math.inf
+    assert rej[0.5] == pytest.approx(4.0)
+    assert rej[0.75] == pytest.approx(4.0)
+    assert rej[1.0] == pytest.approx(4.0)
+
+
+def test_tagging_metrics_known_answers():
+    names = ["QCD", "Wqq", "Tbqq"]
+    labels = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    probs = np.array([
+        [0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1],  # one QCD → Wqq
+        [0.1, 0.8, 0.1], [0.2, 0.7, 0.1],
+        [0.1, 0.1, 0.8], [0.2, 0.1, 0.7],
+    ])  # fmt: skip
+    m = M.tagging_metrics(labels, probs, names)
+    assert m["accuracy"] == pytest.approx(7 / 8)
+    assert m["auc_per_class"]["Tbqq"] == pytest.approx(1.0)
+    assert m["background"] == "QCD"
+    # Wqq vs QCD with s_W/(s_W+s_QCD): Wqq 0.889, 0.778; QCD 0.111 0.222 0.333 0.667
+    # 50 % efficiency: cut 0.889 → no QCD passes
+    assert m["rejection"]["Wqq"]["50"] == math.inf
+    assert m["rejection"]["Tbqq"]["30"] == math.inf
+    # perfect and inverted binary classifiers
+    y = np.array([0, 1, 0, 1])
+    good = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
+    assert M.tagging_metrics(y, good)["auc"] == 1.0
+    assert M.tagging_metrics(y, good[:, ::-1])["auc"] == 0.0
+
+
+def test_track_id_metrics_known_answers():
+    labels = np.array([[0, 0, 0, 1, 1, 2, IGNORE_INDEX, IGNORE_INDEX]])
+    preds = np.array([[0, 0, 1, 1, 1, 0, 5, 3]])
+    m = M.track_id_metrics(labels, preds)
+    assert m["n_tracks"] == 6
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    assert m["recall"] == pytest.approx({"primary": 2 / 3, "b": 1.0, "b->c": 0.0})
+    assert m["confusion_matrix"][0][:3] == [2, 1, 0]
+
+
+def test_ari_per_jet_equals_sklearn():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, (60, 12))
+    pred = rng.integers(0, 4, (60, 12))
+    valid = rng.random((60, 12)) < 0.7
+    pred[:10] = truth[:10] * 5 + 2  # relabelled perfect partitions
+    pred[10:20] = 0
+    valid[20] = False
+    valid[21, 1:] = False  # one track: undefined
+    got = M.adjusted_rand_index_per_jet(truth, pred, valid)
+    for j in range(60):
+        if valid[j].sum() < 2:
+            assert np.isnan(got[j])
+        else:
+            assert got[j] == pytest.approx(
+                adjusted_rand_score(truth[j][valid[j]], pred[j][valid[j]])
+            )
+    assert np.all(got[:10][~np.isnan(got[:10])] == 1.0)
+
+
+def test_vertexing_metrics_hand_made():
+    I = IGNORE_INDEX  # noqa: E741
+    #            primary ×3, b vertex ×3, neutral
+    truth = np.array([[0, 0, 0, 1, 1, 1, I],
+                      [0, 0, 0, 0, 0, 0, I]])  # fmt: skip
+    origin = np.array([[0, 0, 0, 1, 1, 1, I],
+                       [0, 0, 0, 0, 0, 0, I]])  # fmt: skip
+    pred = np.array([[0, 0, 1, 1, 1, 2, -1],  # track 2 wrongly joins the b vertex; 5 alone
+                     [3, 3, 3, 3, 3, 3, -1]])  # fmt: skip
+    m = M.vertexing_metrics(truth, pred, origin)
+    assert m["n_jets"] == 2
+    assert m["perfect_fraction"] == 0.5
+    expected = adjusted_rand_score([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 1, 2])
+    assert m["ari"] == pytest.approx((expected + 1.0) / 2)
+    # b vertex {3,4,5} best matched by predicted {2,3,4}: 2 shared of 3 true, of 3 predicted
+    assert m["n_b_vertices"] == 1
+    assert m["b_vertex_efficiency"] == pytest.approx(2 / 3)
+    assert m["b_vertex_purity"] == pytest.approx(2 / 3)
+    assert m["by_flavour"]["b"]["n_jets"] == 1 and m["by_flavour"]["light"]["ari"] == 1.0
+    # the one-vertex baseline: ARI 0 on the b jet, 1 on the all-prompt jet
+    assert m["baseline_ari_one_vertex"] == pytest.approx(0.5)
+
+
+def test_make_mixtures_fractions_and_disjointness():
+    labels = np.repeat([0, 1, 2], [500, 400, 100])  # 0 background, 1 signal, 2 unused
+    mix = make_mixtures(labels, signal=1, background=0, fractions=(0.7, 0.1), seed=3)
+    assert len(np.unique(mix.indices)) == len(mix)  # each jet at most once
+    assert set(labels[mix.indices]) <= {0, 1}
+    f_lo = mix.is_signal[mix.mixture == 0].mean()
+    f_hi = mix.is_signal[mix.mixture == 1].mean()
+    assert f_lo == pytest.approx(0.1, abs=0.01) and f_hi == pytest.approx(0.7, abs=0.01)
+    assert mix.fractions == pytest.approx((f_lo, f_hi))
+    assert (mix.mixture == 0).sum() == (mix.mixture == 1).sum()
+    # as large as the sample allows: 500 background bound m·(2 − 0.8) ≤ 500 → m = 416
+    assert len(mix) == 2 * 416
+    again = make_mixtures(labels, 1, 0, (0.1, 0.7), seed=3)
+    assert np.array_equal(again.indices, mix.indices)
+    with pytest.raises(JetFMError, match="different"):
+        make_mixtures(labels, 1, 0, (0.3, 0.3))
+    with pytest.raises(JetFMError, match="not enough"):
+        make_mixtures(labels, 1, 5, (0.1, 0.7))
+
+
+def test_write_metrics_strict_json(tmp_path):
+    path = M.write_metrics(
+        {"rejection": {"W": {"50": math.inf}}, "n": np.int64(3)}, tmp_path / "m.json"
+    )
+    data = json.loads(path.read_text())
+    assert data == {"rejection": {"W": {"50": None}}, "n": 3}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no temp file left
+    assert "rejection.W.50" in M.format_table({"rejection": {"W": {"50": 2.0}}})
+
+
+def test_plots_are_written(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 200)
+    probs = M.softmax(rng.normal(size=(200, 3)) + 2 * np.eye(3)[labels])
+    names = ["QCD", "Wqq", "Tbqq"]
+    files = [
+        P.plot_rejection_curves(labels, probs, names, tmp_path / "roc.png"),
+        P.plot_rejection_curves(labels, probs, ["a", "b", "c"], tmp_path / "roc_ovr.png"),
+        P.plot_confusion_matrix(labels, probs.argmax(1), names, tmp_path / "cm.png"),
+        P.plot_ari_histogram({"b": rng.random(50), "light": np.ones(20)}, tmp_path / "ari.png"),
+    ]
+    for f in files:
+        assert f.read_bytes()[:4] == b"\x89PNG" and f.stat().st_size > 5000
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ari.png",
+        "cm.png",
+        "roc.png",
+        "roc_ovr.png",
+    ]
