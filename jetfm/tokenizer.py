@@ -25,6 +25,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from jetfm.data.schema import FEATURE_GROUPS, IGNORE_INDEX, REQUIRED_GROUP
+from jetfm.hub import HubMixin
 from jetfm.modeling.layers import LayerScale, TransformerBlock, masked_fill_padding
 from jetfm.modeling.targets.kmeans import fit_kmeans, nearest_code
 
@@ -142,7 +143,7 @@ class _Stack(nn.Module):
         return masked_fill_padding(self.proj_out(self.norm(h)), mask)
 
 
-class ParticleTokenizer(PreTrainedModel):
+class ParticleTokenizer(HubMixin, PreTrainedModel):
     """VQ-VAE particle tokenizer (see the module docstring).
 
     Example::

@@ -30,6 +30,7 @@ import transformers
 from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, get_last_checkpoint
 
+from jetfm.model_card import write_model_card
 from jetfm.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -235,6 +236,7 @@ def save_final_checkpoint(
             **dict(run_info or {}),
         }
         _write_json(tmp / RUN_CONFIG_FILE, run)
+        write_model_card(tmp)  # now that the training record exists
         if out.exists():
             for entry in out.iterdir():  # keep checkpoint-* (resume) and anything else
                 if not (tmp / entry.name).exists():

@@ -41,6 +41,7 @@ from jetfm.data.reading import (
 )
 from jetfm.data.schema import FEATURE_GROUPS, NORMALISED_GROUPS, BranchMapping
 from jetfm.errors import DataError, JetFMError
+from jetfm.hub import HubMixin
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 MIN_STD = 1e-6
 
 
-class JetProcessor(FeatureExtractionMixin):
+class JetProcessor(HubMixin, FeatureExtractionMixin):
     r"""Turns JetClass-layout arrays into normalised feature groups.
 
     Args:

@@ -18,6 +18,7 @@ from transformers.utils import ModelOutput
 
 from jetfm.configuration import JetFMConfig
 from jetfm.data.schema import FEATURE_GROUPS, REQUIRED_GROUP
+from jetfm.hub import ModelHubMixin
 from jetfm.modeling.layers import (
     ClassAttentionBlock,
     LayerScale,
@@ -57,9 +58,11 @@ class JetFMModelOutput(ModelOutput):
     hidden_states: tuple[torch.Tensor, ...] | None = None
 
 
-class JetFMPreTrainedModel(PreTrainedModel):
+class JetFMPreTrainedModel(ModelHubMixin, PreTrainedModel):
     """Base class: config class, weight initialisation and the ``jetfm`` prefix that lets
-    every head load a backbone-only checkpoint."""
+    every head load a backbone-only checkpoint. :class:`~jetfm.hub.ModelHubMixin` makes
+    ``from_pretrained`` resolve short names / the Hub / the shipped copies with safety checks,
+    ``save_pretrained`` write the model card and ``push_to_hub`` upload the full folder."""
 
     config_class = JetFMConfig
     config: JetFMConfig
@@ -153,6 +156,13 @@ class JetFMModel(JetFMPreTrainedModel):
         out.last_hidden_state  # (B, N, D) particle states
         out.pooler_output      # (B, D) jet state
     """
+
+    # A pre-training or fine-tuned checkpoint also holds decoder/target/head weights; loading
+    # only the backbone from it is expected, not worth a warning.
+    _keys_to_ignore_on_load_unexpected = [
+        r"^decoder\.", r"^target\.", r"^pid_head\.", r"^encoder_mask_token",
+        r"^classifier\.", r"^pair_proj\.", r"^pair_scorer\.",
+    ]  # fmt: skip
 
     def __init__(self, config: JetFMConfig):
         super().__init__(config)

@@ -1,0 +1,337 @@
+"""Hub path: name resolution, the shipped checkpoint, safety checks, model cards, and a push /
+download round trip against a local fake Hub speaking huggingface_hub's real protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import constants
+
+from jetfm.cli import main
+from jetfm.configuration import JetFMConfig
+from jetfm.errors import CheckpointError, JetFMError
+from jetfm.hub import (
+    bundled_checkpoints,
+    check_safetensors,
+    known_checkpoints,
+    resolve_pretrained,
+)
+from jetfm.model_card import GENERATED_MARKER, collect_facts, render_model_card
+from jetfm.modeling import JetFMModel
+from tests._fake_hub import FakeHub
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = "mpm-flow-tiny"
+TOKEN = "hf_fake_token"
+
+
+def _tiny(seed: int = 0) -> JetFMModel:
+    torch.manual_seed(seed)
+    return JetFMModel(JetFMConfig.from_preset("tiny")).eval()
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """A running fake Hub, with Hub access switched on for this test only."""
+    with FakeHub() as fake:
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", fake.url)
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        yield fake
+
+
+def _go_offline(monkeypatch):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+# --- local folders --------------------------------------------------------------------------
+def test_save_load_is_bit_identical_and_writes_card(tmp_path):
+    model = _tiny()
+    model.save_pretrained(tmp_path / "ck")
+    loaded = JetFMModel.from_pretrained(tmp_path / "ck")
+    assert _same_weights(model, loaded)
+    assert next(loaded.parameters()).dtype == torch.float32
+    card = (tmp_path / "ck" / "README.md").read_text()
+    assert card.startswith("---\n") and "library_name: jetfm" in card and GENERATED_MARKER in card
+    # no training record: the card must not claim pre-training
+    assert "No training record" in card and "masked-particle-modelling" not in card
+
+
+def test_float16_storage_loads_as_float32(tmp_path):
+    model = _tiny()
+    model.half().save_pretrained(tmp_path / "ck")
+    header = check_safetensors(tmp_path / "ck" / "model.safetensors")
+    assert {v["dtype"] for v in header.values()} == {"F16"}
+    loaded = JetFMModel.from_pretrained(tmp_path / "ck")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    assert all(
+        torch.equal(a.float(), b)
+        for a, b in zip(model.parameters(), loaded.parameters(), strict=True)
+    )
+
+
+def test_missing_folder_and_bad_names(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint folder"):
+        JetFMModel.from_pretrained(str(tmp_path / "nope") + "/")
+    with pytest.raises(CheckpointError, match="is a file"):
+        (tmp_path / "f.txt").write_text("x")
+        JetFMModel.from_pretrained(tmp_path / "f.txt")
+    with pytest.raises(CheckpointError) as err:
+        JetFMModel.from_pretrained("mpm-flow-does-not-exist")
+    message = str(err.value)
+    assert "jetfm/mpm-flow-does-not-exist" in message and "HF_HUB_OFFLINE" in message
+    assert SHIPPED in message and "offline mode" in message  # known names, what was tried
+
+
+# --- safety ---------------------------------------------------------------------------------
+class _Boom:
+    """Unpickling this would create a marker file: proves the loader never unpickles."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path(self.marker).touch, ())
+
+
+def test_pickle_only_folder_is_refused_without_unpickling(tmp_path):
+    folder = tmp_path / "ck"
+    _tiny().save_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    marker = tmp_path / "unpickled"
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_Boom(str(marker))))
+    with pytest.raises(CheckpointError, match=r"pytorch_model\.bin.*refused"):
+        JetFMModel.from_pretrained(folder)
+    with pytest.raises(CheckpointError, match="use_safetensors=False is refused"):
+        JetFMModel.from_pretrained(folder, use_safetensors=False)
+    with pytest.raises(CheckpointError, match="trust_remote_code"):
+        JetFMModel.from_pretrained(folder, trust_remote_code=True)
+    assert not marker.exists()
+
+
+def _truncate(data: bytes) -> bytes:
+    return data[: len(data) - 100]
+
+
+def _flip_json(data: bytes) -> bytes:
+    return data[:8] + b"\xff" + data[9:]  # first header byte '{' → invalid UTF-8 / JSON
+
+
+def _flip_offset(data: bytes) -> bytes:
+    n = int.from_bytes(data[:8], "little")
+    header = data[8 : 8 + n]
+    i = header.index(b'"data_offsets":[') + len(b'"data_offsets":[')
+    j = header.index(b"]", i)
+    digit = header[j - 1 : j]
+    flipped = header[: j - 1] + (b"7" if digit != b"7" else b"3") + header[j:]
+    return data[:8] + flipped + data[8 + n :]
+
+
+def _huge_length(data: bytes) -> bytes:
+    return (2**40).to_bytes(8, "little") + data[8:]
+
+
+@pytest.mark.parametrize("corrupt", [_truncate, _flip_json, _flip_offset, _huge_length])
+def test_corrupt_safetensors_names_the_file(tmp_path, corrupt):
+    folder = tmp_path / "ck"
+    _tiny().save_pretrained(folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(corrupt(weights.read_bytes()))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*(corrupt|truncated)"):
+        JetFMModel.from_pretrained(folder)
+
+
+def test_config_from_newer_jetfm_loads_with_warning(tmp_path):
+    model = _tiny()
+    model.save_pretrained(tmp_path / "ck")
+    path = tmp_path / "ck" / "config.json"
+    config = json.loads(path.read_text())
+    config["future_option"] = {"from": "jetfm 9"}
+    path.write_text(json.dumps(config))
+    with pytest.warns(UserWarning, match="future_option"):
+        loaded = JetFMModel.from_pretrained(tmp_path / "ck")
+    assert _same_weights(model, loaded)
+
+
+# --- the shipped checkpoint -----------------------------------------------------------------
+def test_shipped_checkpoint_is_a_complete_pretrained_repo():
+    folder = bundled_checkpoints()[SHIPPED]
+    assert SHIPPED in known_checkpoints()
+    names = {p.name for p in folder.iterdir()}
+    assert {"README.md", "config.json", "model.safetensors", "preprocessor_config.json"} <= names
+    assert all(p.stat().st_size <= 25e6 for p in folder.iterdir())
+    assert not any(p.suffix in (".bin", ".pt", ".pkl") for p in folder.iterdir())
+    run = json.loads((folder / "run_config.json").read_text())
+    assert run["model_class"] == "JetFMForMaskedParticleModeling" and run["global_step"] > 0
+    losses = [h["loss"] for h in run["log_history"] if "loss" in h]
+    assert losses[-1] < losses[0]  # the pre-training really lowered its loss
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert "Pythia" in provenance["data"]["source"] and provenance["data"]["num_jets"] > 0
+    # the card is generated from the recorded facts, not hand-edited
+    shipped = (folder / "README.md").read_text().splitlines()
+    fresh = render_model_card(collect_facts(folder)).splitlines()
+    assert len(shipped) == len(fresh)
+    differ = [(a, b) for a, b in zip(shipped, fresh, strict=True) if a != b]
+    assert all("Written by" in a for a, _ in differ)
+    assert "library_name: jetfm" in shipped and "license: apache-2.0" in shipped
+
+
+def test_shipped_checkpoint_loads_offline(tmp_path, monkeypatch, caplog):
+    _go_offline(monkeypatch)  # HF_HUB_OFFLINE=1, empty cache: only the bundled copy can serve
+    with caplog.at_level("INFO", logger="jetfm.hub"):
+        model = JetFMModel.from_pretrained(SHIPPED, cache_dir=tmp_path / "empty-cache")
+    assert "shipped with jetfm" in caplog.text
+    assert model.config.size == "tiny" and next(model.parameters()).dtype == torch.float32
+    # the processor statistics come from the same folder
+    from jetfm.data.processor import JetProcessor
+
+    processor = JetProcessor.from_pretrained(str(resolve_pretrained(SHIPPED)))
+    assert processor.mean is not None and processor.num_jets_fitted > 0
+    # and the model runs on a batch shaped like the processor's output
+    x = torch.randn(2, 5, 7)
+    out = model(kinematics=x, pid=torch.zeros(2, 5, 6), tracks=torch.zeros(2, 5, 4))
+    assert out.pooler_output.shape == (2, model.config.hidden_size)
+
+
+def test_no_network_without_offline_mode_falls_back_quickly(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    start = time.perf_counter()
+    with caplog.at_level("WARNING", logger="jetfm.hub"):
+        folder = resolve_pretrained(SHIPPED, cache_dir=tmp_path / "cache")
+    elapsed = time.perf_counter() - start
+    assert folder == bundled_checkpoints()[SHIPPED]
+    assert "unreachable" in caplog.text
+    assert elapsed < 10, f"resolving a shipped checkpoint without network took {elapsed:.1f} s"
+
+
+def test_fresh_process_without_network_gets_bundled_copy(tmp_path):
+    """A new interpreter (huggingface_hub reads its settings at import) with no network and
+    no HF_HUB_OFFLINE: the shipped checkpoint loads, quickly."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    }
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}",
+               PYTHONPATH=str(ROOT))  # fmt: skip
+    code = (
+        "import time, jetfm; from jetfm import JetFM\n"
+        "t = time.perf_counter(); m = JetFM.from_pretrained('mpm-flow-tiny')\n"
+        "print('OK', m.config.size, round(time.perf_counter() - t, 2))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    ok, size, seconds = out.stdout.split()[-3:]
+    assert ok == "OK" and size == "tiny" and float(seconds) < 10
+    assert "shipped with jetfm" in out.stderr
+
+
+# --- model cards ----------------------------------------------------------------------------
+def test_card_command_uses_recorded_facts_and_keeps_handwritten(tmp_path, capsys):
+    folder = tmp_path / "ck"
+    _tiny().save_pretrained(folder)
+    (folder / "metrics.json").write_text(json.dumps({"results": [
+        {"task": "jet tagging", "dataset": "test jets", "metric": "auc", "value": 0.9876}
+    ]}))  # fmt: skip
+    (folder / "provenance.json").write_text(json.dumps(
+        {"data": {"source": "unit-test data", "num_jets": 1234}, "hardware": "a test machine"}
+    ))  # fmt: skip
+    assert main(["card", str(folder), "--repo-id", "org/unit"]) == 0
+    card = (folder / "README.md").read_text()
+    for fact in ("0.9876", "unit-test data", "- auc", "org/unit", "35,552"):
+        assert fact in card, fact
+    (folder / "README.md").write_text("# my own words\n")
+    assert main(["card", str(folder)]) == 1
+    assert (folder / "README.md").read_text() == "# my own words\n"
+    assert main(["card", str(folder), "--force"]) == 0
+    assert GENERATED_MARKER in (folder / "README.md").read_text()
+
+
+# --- push / download round trip -------------------------------------------------------------
+def test_push_download_offline_roundtrip(tmp_path, hub, monkeypatch):
+    folder = tmp_path / "release"
+    shutil.copytree(bundled_checkpoints()[SHIPPED], folder)
+    (folder / "pytorch_model.bin").write_bytes(b"not sent")  # never uploaded
+    (folder / "checkpoint-10").mkdir()
+    (folder / "checkpoint-10" / "trainer_state.json").write_text("{}")
+    assert main(["push", str(folder), "--repo-id", "org/jetfm-test", "--token", TOKEN]) == 0
+    remote = hub.files("org/jetfm-test")
+    expected = {p.name for p in bundled_checkpoints()[SHIPPED].iterdir()}
+    assert set(remote) == expected
+    card = remote["README.md"].decode()
+    assert "library_name: jetfm" in card and 'from_pretrained("org/jetfm-test")' in card
+
+    cache = tmp_path / "fresh-cache"
+    online = JetFMModel.from_pretrained("org/jetfm-test", cache_dir=cache)
+    _go_offline(monkeypatch)
+    n_requests = len(hub.requests)
+    offline = JetFMModel.from_pretrained("org/jetfm-test", cache_dir=cache)
+    assert len(hub.requests) == n_requests  # served from the cache only
+    shipped = JetFMModel.from_pretrained(bundled_checkpoints()[SHIPPED])
+    assert _same_weights(online, shipped) and _same_weights(offline, shipped)
+    snapshot = resolve_pretrained("org/jetfm-test", cache_dir=cache)
+    assert (snapshot / "preprocessor_config.json").read_bytes() == remote[
+        "preprocessor_config.json"
+    ]
+
+    heads = pytest.importorskip("jetfm.modeling.heads")
+    tagger, info = heads.JetFMForJetTagging.from_pretrained(
+        "org/jetfm-test", cache_dir=cache, num_labels=3, output_loading_info=True
+    )
+    assert info["missing_keys"] and all(not k.startswith("jetfm.") for k in info["missing_keys"])
+    assert _same_weights(tagger.jetfm, shipped)
+
+
+def test_push_to_hub_private_branch_and_token(tmp_path, hub):
+    model = _tiny(seed=3)
+    model.push_to_hub("org/private-test", private=True, token=TOKEN, revision="dev")
+    remote = hub.files("org/private-test", "dev")
+    assert {"README.md", "config.json", "model.safetensors"} <= set(remote)
+    assert "library_name: jetfm" in remote["README.md"].decode()  # our card, not a generic one
+    assert "model.safetensors" not in hub.files("org/private-test", "main")
+    cache = tmp_path / "cache"
+    with pytest.raises(CheckpointError, match="private"):
+        JetFMModel.from_pretrained("org/private-test", revision="dev", cache_dir=cache)
+    loaded = JetFMModel.from_pretrained(
+        "org/private-test", revision="dev", cache_dir=cache, token=TOKEN
+    )
+    assert _same_weights(model, loaded)
+
+
+def test_push_refuses_bad_folders_and_reports_auth(tmp_path, hub):
+    folder = tmp_path / "ck"
+    _tiny().save_pretrained(folder)
+    assert main(["push", str(folder), "--repo-id", "no-owner"]) == 2
+    with pytest.raises(JetFMError, match="Invalid credentials|401"):
+        from jetfm.hub import push_folder
+
+        push_folder(folder, "org/no-token", token=False)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="no model.safetensors"):
+        push_folder(folder, "org/x", token=TOKEN)
+    assert "org/x" not in hub.repos
