@@ -29,6 +29,9 @@ _LAZY: dict[str, str] = {
     "JetDataset": "jetfm.data",
     "StreamingJetDataset": "jetfm.data",
     "JetCollator": "jetfm.data",
+    "predict": "jetfm.inference",
+    "predict_files": "jetfm.inference",
+    "resolve_pretrained": "jetfm.hub",
 }
 
 __all__ = ["__version__", *_LAZY]

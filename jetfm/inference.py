@@ -392,17 +392,9 @@ def prepare(
 ) -> PreparedChunk:
     """Features of a validated chunk, plus the sorted → original particle mapping."""
     chunk = processor.process(raw, spec, normalise=True)
-    # the same (stable, descending-pT) ordering compute_features uses for its truncation
-    with np.errstate(all="ignore"):
-        pt = np.hypot(raw.fields["px"], raw.fields["py"])
-        order = ak.argsort(pt, axis=1, ascending=False, stable=True)[:, : processor.max_particles]
-    counts_all = ak.to_numpy(ak.num(pt, axis=1)).astype(np.int64)
-    kept = ak.to_numpy(ak.num(order, axis=1)).astype(np.int64)
-    if not np.array_equal(kept, chunk.counts):  # guards the alignment contract
-        raise JetFMError(f"{raw.source}: particle ordering out of step with the data layer")
+    counts_all = chunk.counts + chunk.n_truncated
     starts = np.cumsum(counts_all) - counts_all
-    local = ak.to_numpy(ak.flatten(order, axis=None)).astype(np.int64)
-    original = np.repeat(starts, kept) + local
+    original = np.repeat(starts, chunk.counts) + chunk.particle_order
     return PreparedChunk(
         chunk, original, counts_all, copied or {}, raw.source, raw.file_index, raw.entry_start
     )

@@ -345,3 +345,29 @@ def test_pythia_file_matches_direct_forward(models, pythia_dir, tmp_path):
     expected = _direct_scores(models["tagging"], arrays[:40])
     np.testing.assert_allclose(got[:40], expected, atol=2e-5)
     assert np.isfinite(got).all()
+
+
+def test_head_predict_method_matches_function(tmp_path, jetclass_file):
+    """``model.predict`` is the same as :func:`jetfm.inference.predict`."""
+    import numpy as np
+    import torch
+
+    from jetfm.configuration import JetFMConfig
+    from jetfm.data import JetProcessor
+    from jetfm.inference import predict
+    from jetfm.modeling import JetFMForJetTagging
+
+    torch.manual_seed(0)
+    processor = JetProcessor().fit([jetclass_file], progress=False)
+    model = JetFMForJetTagging(
+        JetFMConfig.from_preset("tiny", num_labels=processor.num_labels, layer_scale_init=1.0)
+    ).eval()
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    model = JetFMForJetTagging.from_pretrained(tmp_path).eval()
+    by_method = model.predict([jetclass_file])
+    by_function = predict(model, [jetclass_file])
+    for field in by_function.fields:
+        np.testing.assert_allclose(
+            np.asarray(by_method[field], dtype=float), np.asarray(by_function[field], dtype=float)
+        )

@@ -37,6 +37,9 @@ class FeatureChunk:
             ``(n, P)`` with :data:`~jetfm.data.schema.IGNORE_INDEX` on neutrals and padding.
         n_truncated: particles dropped per jet by ``max_particles``.
         nonfinite: bool ``(n,)``, jets invalid because of NaN/inf.
+        particle_order: int64, the index of every kept particle (jets concatenated, in the
+            pT-sorted layout) within its jet *as stored in the file*, so per-particle outputs
+            can be written back in the input's own order.
         source / entry_start / file_index: where the chunk came from (entry of jet ``i`` is
             ``entry_start + i``).
     """
@@ -47,6 +50,7 @@ class FeatureChunk:
     targets: dict[str, np.ndarray]
     n_truncated: np.ndarray
     nonfinite: np.ndarray
+    particle_order: np.ndarray | None = None
     source: str = "<in-memory>"
     entry_start: int = 0
     file_index: int = 0
@@ -220,6 +224,7 @@ def compute_features(raw: RawChunk, spec: ReadSpec, max_particles: int = 128) ->
         targets=targets,
         n_truncated=counts_all - counts,
         nonfinite=nonfinite,
+        particle_order=ak.to_numpy(ak.flatten(order, axis=None)).astype(np.int64),
         source=raw.source,
         entry_start=raw.entry_start,
         file_index=raw.file_index,
