@@ -260,8 +260,8 @@ class StreamingJetDataset(_JetSource, IterableDataset):
     """Jets streamed chunk by chunk from many/large files, sharded without duplicates.
 
     Args:
-        paths, processor, targets, feature_groups, max_particles, mapping, nan_policy,
-        return_index: as :class:`JetDataset`.
+        paths: and likewise processor, targets, feature_groups, max_particles, mapping,
+            nan_policy and return_index: as :class:`JetDataset`.
         step_size: jets per work unit / read (bounds memory).
         shuffle: shuffle the order of work units (same permutation on every rank, so the
             sharding stays exact) and the jets inside each chunk, reseeded by
