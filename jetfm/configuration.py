@@ -56,6 +56,10 @@ class JetFMConfig(PretrainedConfig):
             (arXiv 2409.12589); ``True`` sends mask tokens through the encoder
             (arXiv 2401.13537).
         decoder_*: the lighter transformer decoder used only in pre-training.
+        decoder_jet_token: give the decoder the backbone's pooled jet state (of the visible
+            particles) as an extra token, so that pre-training also trains the class-attention
+            pooler that the fine-tuning heads read (off by default: on short synthetic runs
+            it slowed the decoder's use of the visible particles).
         pid_side_target: add a cross-entropy side-target on the particle type.
         target_options: target-specific settings (e.g. number of codes, flow transforms).
         head_hidden_size / head_dropout_prob: task heads' MLP.
@@ -89,6 +93,7 @@ class JetFMConfig(PretrainedConfig):
         decoder_hidden_size: int = 96,
         decoder_num_layers: int = 2,
         decoder_num_attention_heads: int = 4,
+        decoder_jet_token: bool = False,
         pid_side_target: bool = True,
         target_options: dict[str, Any] | None = None,
         head_hidden_size: int | None = None,
@@ -131,6 +136,7 @@ class JetFMConfig(PretrainedConfig):
         self.decoder_hidden_size = decoder_hidden_size
         self.decoder_num_layers = decoder_num_layers
         self.decoder_num_attention_heads = decoder_num_attention_heads
+        self.decoder_jet_token = decoder_jet_token
         self.pid_side_target = pid_side_target
         self.target_options = dict(target_options or {})
         self.head_hidden_size = head_hidden_size

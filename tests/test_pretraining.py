@@ -132,7 +132,8 @@ def test_dropping_equals_encoding_only_the_visible_particles():
         )[0]  # fmt: skip
         r = model.config.num_register_tokens
         torch.testing.assert_close(states[i, keep], ref[0, r:], atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(registers[i], ref[0, :r], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(registers[i, :r], ref[0, :r], atol=1e-5, rtol=1e-4)
+        assert registers.shape[1] == r  # no jet token by default
         assert torch.all(states[i, ~keep] == 0)
 
 
@@ -144,6 +145,30 @@ def test_rank_embeddings_tell_masked_slots_apart():
     assert len(first) >= 2
     s = out.decoder_states[: len(first)]
     assert not torch.allclose(s[0], s[1]), "identical predictions for two masked slots"
+
+
+@pytest.mark.parametrize("mask_in_encoder", [False, True])
+def test_mpm_trains_the_pooler_through_the_jet_token(mask_in_encoder):
+    """The fine-tuning heads read the pooled jet state: with ``decoder_jet_token`` the MPM
+    loss reaches the class-attention pooler; without it the pooler gets no gradient."""
+    pooler = ("jetfm.cls_token", "jetfm.class_attention.0.attn.q.weight")
+    for jet_token in (True, False):
+        model = _model("regression", mask_in_encoder, decoder_jet_token=jet_token).train()
+        model(**_batch()).loss.backward()
+        grads = dict(model.named_parameters())
+        for name in pooler:
+            g = grads[name].grad
+            reached = g is not None and bool(g.abs().sum() > 0)
+            assert reached is jet_token, (name, jet_token)
+    # the jet token is the pooled state of the visible particles alone
+    model = _model("regression", decoder_jet_token=True).eval()
+    b = _batch(n=2)
+    masked = sample_particle_mask(b["mask"], 0.4, torch.Generator().manual_seed(2))
+    _, context = model._encode_visible(b["kinematics"], b["pid"], b["tracks"], b["mask"], masked)
+    keep = b["mask"][0] & ~masked[0]
+    alone = model.jetfm(b["kinematics"][:1, keep], pid=b["pid"][:1, keep],
+                        tracks=b["tracks"][:1, keep]).pooler_output  # fmt: skip
+    torch.testing.assert_close(context[0, -1], alone[0], atol=1e-5, rtol=1e-4)
 
 
 def test_pid_side_target_optional():

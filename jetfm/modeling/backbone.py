@@ -218,6 +218,13 @@ class JetFMModel(JetFMPreTrainedModel):
             hidden.append(x[:, r:])
         return x, full_mask, tuple(hidden) if hidden is not None else None
 
+    def pool(self, states: torch.Tensor, full_mask: torch.Tensor) -> torch.Tensor:
+        """Class-attention pooling of encoder states (registers included) → jet state (B, D)."""
+        cls = self.cls_token.expand(states.shape[0], -1, -1)
+        for block in self.class_attention:
+            cls = block(cls, states, full_mask)
+        return self.pool_norm(cls[:, 0])
+
     def forward(
         self,
         kinematics: torch.Tensor | None = None,
@@ -252,10 +259,7 @@ class JetFMModel(JetFMPreTrainedModel):
         mask = mask.bool()
         x, full_mask, hidden = self.encode(inputs_embeds, mask, bool(output_hidden_states))
         r = self.config.num_register_tokens
-        cls = self.cls_token.expand(b, -1, -1)
-        for block in self.class_attention:
-            cls = block(cls, x, full_mask)
-        pooled = self.pool_norm(cls[:, 0])
+        pooled = self.pool(x, full_mask)
         particles = masked_fill_padding(x[:, r:], mask)
         out = JetFMModelOutput(
             last_hidden_state=particles,

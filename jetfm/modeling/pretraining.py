@@ -135,7 +135,8 @@ class MPMDecoder(nn.Module):
         masked: torch.Tensor,
         replace_masked: bool = True,
     ) -> torch.Tensor:
-        """``states`` ``(B, N, D)`` in their slots → decoder states ``(B, N, Dd)``."""
+        """``states`` ``(B, N, D)`` in their slots and context tokens ``registers`` ``(B, R, D)``
+        (registers, optionally the jet state) → decoder states ``(B, N, Dd)``."""
         b, n = mask.shape
         x = self.input_proj(states)
         if replace_masked:
@@ -220,21 +221,29 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             _gather(kinematics, order), _gather(pid, order), _gather(tracks, order),
             particle_ranks=order,
         )  # fmt: skip
-        x, _, _ = self.jetfm.encode(embeds, compact_mask)
+        x, full_mask, _ = self.jetfm.encode(embeds, compact_mask)
         r = self.config.num_register_tokens
         states = masked_fill_padding(x[:, r:], compact_mask)
         full = states.new_zeros(b, n, states.shape[-1])
         # Slots are unique per row; compact padding carries zeros into non-visible slots.
         full = full.scatter(1, order.unsqueeze(-1).expand(-1, -1, states.shape[-1]), states)
-        return full, x[:, :r]
+        return full, self._context_tokens(x, full_mask)
+
+    def _context_tokens(self, x: torch.Tensor, full_mask: torch.Tensor) -> torch.Tensor:
+        """The tokens the decoder sees besides the particle slots: the registers and, with
+        ``decoder_jet_token``, the pooled jet state (which trains the pooler too)."""
+        registers = x[:, : self.config.num_register_tokens]
+        if not getattr(self.config, "decoder_jet_token", False):
+            return registers
+        return torch.cat([registers, self.jetfm.pool(x, full_mask).unsqueeze(1)], dim=1)
 
     def _encode_with_mask_tokens(self, kinematics, pid, tracks, mask, masked):
         """First-paper scheme: every slot through the encoder, masked ones as a mask token."""
         embeds = self.jetfm.embed(kinematics, pid, tracks)
         embeds = torch.where(masked.unsqueeze(-1), self.encoder_mask_token.to(embeds.dtype), embeds)
-        x, _, _ = self.jetfm.encode(embeds, mask)
+        x, full_mask, _ = self.jetfm.encode(embeds, mask)
         r = self.config.num_register_tokens
-        return masked_fill_padding(x[:, r:], mask), x[:, :r]
+        return masked_fill_padding(x[:, r:], mask), self._context_tokens(x, full_mask)
 
     def decode(self, kinematics, mask, pid=None, tracks=None, masked=None, generator=None):
         """Run encoder and decoder; returns ``(decoder states (B,N,Dd), masked (B,N))``."""

@@ -1,0 +1,350 @@
+"""Does pre-training pay? Fine-tune pretrained checkpoints and the from-scratch baseline on
+few labelled jets, evaluate everything on one held-out test set, and plot metric vs labels.
+
+Each run is ``finetune`` → ``evaluate_checkpoint`` on the test files; its result is appended
+to ``OUT/results.jsonl`` as soon as it finishes, so an interrupted study resumes where it
+stopped (runs already in the file are skipped). ``--summarise`` only re-reads the file and
+rewrites ``OUT/summary.{json,md}`` and ``OUT/label_efficiency.png``.
+
+The run matrix (each at every ``--labels`` size; ``--seeds`` seeds at the smallest size, one
+seed above it):
+
+- ``main``: every ``--checkpoints`` entry and ``scratch`` (same architecture, random
+  weights), full fine-tuning, for each ``--tasks`` task;
+- ``probe``: frozen backbone + head, pretrained vs frozen *random* backbone (tagging);
+- ``kinematics``: only the kinematic feature group as input (tagging), pretrained vs scratch;
+- ``bdt``: gradient-boosted trees on jet observables (mass, soft-drop mass, multiplicity,
+  girth, pT_D, τ21, τ32), the classic baseline (tagging).
+
+Example (the numbers in ``model_cards/mpm-flow-base``)::
+
+    python benchmarks/study_label_efficiency.py --data /work/data --out study \\
+        --checkpoints flow=model_cards/mpm-flow-base,vq=model_cards/mpm-vq-base \\
+        --labels 1000,10000 --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: the headline metric of each task (all "higher is better")
+TASK_METRIC = {"tagging": "accuracy", "track-id": "balanced_accuracy", "vertexing": "ari"}
+#: the extra studies, run for tagging only
+EXTRAS = ("probe", "kinematics", "bdt")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One fine-tuning (or BDT) run of the study."""
+
+    study: str  # main / probe / kinematics / bdt
+    model: str  # a --checkpoints key, "scratch", "random" (frozen random) or "bdt"
+    task: str
+    labels: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.study}:{self.model}:{self.task}:{self.labels}:{self.seed}"
+
+
+def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run]:
+    """The run matrix, cheapest first (small label sizes, main study, then extras)."""
+    sizes = sorted(int(n) for n in args.labels.split(","))
+    tasks = args.tasks.split(",")
+    extras = [e for e in args.extras.split(",") if e]
+    runs: list[Run] = []
+    for n in sizes:
+        seeds = range(args.seeds if n == sizes[0] else 1)
+        for seed in seeds:
+            for task in tasks:
+                for model in [*checkpoints, "scratch"]:
+                    runs.append(Run("main", model, task, n, seed))
+            first = next(iter(checkpoints))
+            if "probe" in extras:
+                runs += [Run("probe", first, "tagging", n, seed),
+                         Run("probe", "random", "tagging", n, seed)]  # fmt: skip
+            if "kinematics" in extras:
+                runs += [Run("kinematics", first, "tagging", n, seed),
+                         Run("kinematics", "scratch", "tagging", n, seed)]  # fmt: skip
+            if "bdt" in extras:
+                runs.append(Run("bdt", "bdt", "tagging", n, seed))
+    return runs
+
+
+def steps_for(labels: int, args: argparse.Namespace) -> int:
+    """Optimiser steps: ``--epochs`` passes over the labelled jets, within the step limits
+    (few labels need many passes; every model of a size gets the same budget)."""
+    per_epoch = math.ceil(labels / args.batch_size)
+    return int(min(args.max_steps, max(args.min_steps, per_epoch * args.epochs)))
+
+
+def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]) -> dict:
+    from jetfm.evaluation import evaluate_checkpoint
+    from jetfm.finetuning import finetune
+
+    data = Path(args.data)
+    model = checkpoints.get(run.model, next(iter(checkpoints.values())))
+    work = Path(args.out) / "runs" / run.key.replace(":", "_")
+    shutil.rmtree(work, ignore_errors=True)
+    kwargs: dict[str, Any] = {}
+    if run.study == "probe":
+        # a linear probe of the frozen jet state (pretrained vs random backbone)
+        kwargs = {"mode": "frozen", "config_overrides": {"head_hidden_size": 0}}
+    if run.study == "kinematics":
+        kwargs = {"feature_groups": ["kinematics"]}
+    steps = steps_for(run.labels, args)
+    start = time.perf_counter()
+    result = finetune(
+        model,
+        run.task,
+        str(data / "train"),
+        str(data / "val"),
+        work,
+        from_scratch=run.model in ("scratch", "random"),
+        max_train_jets=run.labels,
+        max_steps=steps,
+        batch_size=args.batch_size,
+        lr=args.lr * (10 if run.study == "probe" else 1),
+        seed=run.seed,
+        early_stopping_patience=None,
+        evals_per_run=args.evals,
+        disable_tqdm=True,
+        **kwargs,
+    )
+    seconds = time.perf_counter() - start
+    metrics = evaluate_checkpoint(work, str(data / "test"), progress=False)
+    if not args.keep_runs:
+        shutil.rmtree(work, ignore_errors=True)
+    keep = ("accuracy", "balanced_accuracy", "auc", "ari", "perfect_fraction", "n_jets")
+    return {
+        **{k: metrics[k] for k in keep if k in metrics},
+        "val": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+        "steps": steps,
+        "seconds": round(seconds, 1),
+    }
+
+
+# --- the classic baseline: boosted trees on jet observables ---------------------------------
+def jet_observables(files: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``(X, y, class names)``: mass, soft-drop mass, multiplicity, girth, pT_D, τ21, τ32."""
+    import awkward as ak
+    import uproot
+
+    paths = sorted(Path(files).glob("*.root"))
+    columns = ["part_px", "part_py", "part_pz", "part_energy", "part_deta", "part_dphi",
+               "jet_pt", "jet_energy", "jet_sdmass", "jet_tau1", "jet_tau2", "jet_tau3"]  # fmt: skip
+    rows, labels, names = [], [], None
+    for path in paths:
+        with uproot.open(path) as f:
+            tree = f["tree"]
+            label_keys = sorted(tree.keys(filter_name="label_*"))
+            names = names or [k.removeprefix("label_") for k in label_keys]
+            a = tree.arrays(columns + label_keys)
+        pt = np.hypot(a.part_px, a.part_py)
+        e, px, py, pz = (ak.sum(a[c], axis=1) for c in
+                         ("part_energy", "part_px", "part_py", "part_pz"))  # fmt: skip
+        mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
+        dr = np.hypot(a.part_deta, a.part_dphi)
+        sum_pt = ak.sum(pt, axis=1)
+        girth = ak.sum(pt * dr, axis=1) / sum_pt
+        ptd = np.sqrt(ak.sum(pt**2, axis=1)) / sum_pt
+        eps = 1e-9
+        tau21 = a.jet_tau2 / (a.jet_tau1 + eps)
+        tau32 = a.jet_tau3 / (a.jet_tau2 + eps)
+        feats = [mass, a.jet_sdmass, ak.num(pt), girth, ptd, tau21, tau32, a.jet_pt]
+        rows.append(np.stack([ak.to_numpy(x).astype(np.float64) for x in feats], axis=1))
+        onehot = np.stack([ak.to_numpy(a[k]) for k in label_keys], axis=1)
+        labels.append(onehot.argmax(axis=1))
+    return np.concatenate(rows), np.concatenate(labels), names or []
+
+
+def run_bdt(run: Run, args: argparse.Namespace, cache: dict) -> dict:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    for split in ("train", "test"):
+        if split not in cache:
+            cache[split] = jet_observables(str(Path(args.data) / split))
+    x, y, _ = cache["train"]
+    rng = np.random.default_rng(run.seed)
+    keep = rng.choice(len(y), size=min(run.labels, len(y)), replace=False)
+    clf = HistGradientBoostingClassifier(random_state=run.seed, early_stopping=True)
+    start = time.perf_counter()
+    clf.fit(x[keep], y[keep])
+    xt, yt, _ = cache["test"]
+    prob = clf.predict_proba(xt)
+    return {
+        "accuracy": float(accuracy_score(yt, prob.argmax(axis=1))),
+        "auc": float(roc_auc_score(yt, prob, multi_class="ovr")),
+        "n_jets": int(len(yt)),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+# --- bookkeeping ----------------------------------------------------------------------------
+def load_results(path: Path) -> dict[str, dict]:
+    if not path.exists():
+        return {}
+    results = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            results[row["key"]] = row
+    return results
+
+
+def append_result(path: Path, row: dict) -> None:
+    # one line per finished run, flushed and fsynced: a cut-off loses at most the run in flight
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def summarise(results: dict[str, dict]) -> dict[str, Any]:
+    """``{study: {task: {model: {labels: {mean, std, n, values}}}}}`` of the headline metric."""
+    groups: dict[tuple, list[float]] = {}
+    for row in results.values():
+        metric = TASK_METRIC[row["task"]]
+        if metric in row:
+            groups.setdefault((row["study"], row["task"], row["model"], row["labels"]), []).append(
+                row[metric]
+            )
+    out: dict[str, Any] = {}
+    for (study, task, model, labels), values in sorted(groups.items()):
+        cell = out.setdefault(study, {}).setdefault(task, {}).setdefault(model, {})
+        v = np.asarray(values)
+        cell[str(labels)] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1
+                             else 0.0, "n": len(v), "values": [float(x) for x in v]}  # fmt: skip
+    return out
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    lines = []
+    for study, tasks in summary.items():
+        for task, models in tasks.items():
+            sizes = sorted({int(n) for cells in models.values() for n in cells})
+            lines += [f"**{study} — {task}** ({TASK_METRIC[task]}, mean ± std over seeds)", "",
+                      "| model | " + " | ".join(f"{n:,} labels" for n in sizes) + " |",
+                      "| --- |" + " --- |" * len(sizes)]  # fmt: skip
+            for model, cells in models.items():
+                row = []
+                for n in sizes:
+                    c = cells.get(str(n))
+                    row.append("—" if c is None else
+                               f"{c['mean']:.3f} ± {c['std']:.3f}" if c["n"] > 1 else
+                               f"{c['mean']:.3f}")  # fmt: skip
+                lines.append(f"| {model} | " + " | ".join(row) + " |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def plot(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    main = summary.get("main", {})
+    tasks = list(main)
+    if not tasks:
+        return
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        models = dict(main[task])
+        if task == "tagging" and "bdt" in summary:
+            models["BDT (observables)"] = summary["bdt"]["tagging"]["bdt"]
+        for model, cells in models.items():
+            sizes = sorted(int(n) for n in cells)
+            mean = [cells[str(n)]["mean"] for n in sizes]
+            std = [cells[str(n)]["std"] for n in sizes]
+            style = "--" if model == "scratch" else ":" if "BDT" in model else "-"
+            ax.errorbar(sizes, mean, yerr=std, marker="o", ls=style, capsize=3, label=model)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled jets")
+        ax.set_ylabel(TASK_METRIC[task].replace("_", " "))
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_summary(out: Path, results: dict[str, dict]) -> dict[str, Any]:
+    summary = summarise(results)
+    for name, text in (("summary.json", json.dumps(summary, indent=2)),
+                       ("summary.md", markdown_table(summary))):  # fmt: skip
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, out / name)
+    plot(summary, out / "label_efficiency.png")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="folder with train/ val/ test/ ROOT files")
+    parser.add_argument("--out", default="study", help="results folder")
+    parser.add_argument(
+        "--checkpoints",
+        default="flow=mpm-flow-base,vq=mpm-vq-base",
+        help="NAME=checkpoint pairs (the first one also runs the extras)",
+    )
+    parser.add_argument("--labels", default="1000,10000", help="labelled-jet counts")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds at the smallest count")
+    parser.add_argument("--tasks", default="tagging,track-id,vertexing")
+    parser.add_argument("--extras", default=",".join(EXTRAS), help="probe,kinematics,bdt or ''")
+    parser.add_argument("--only", default=None, help="run only keys containing this text")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--epochs", type=float, default=30, help="passes over the labels")
+    parser.add_argument("--min-steps", type=int, default=300)
+    parser.add_argument("--max-steps", type=int, default=1500)
+    parser.add_argument("--evals", type=int, default=6, help="validation passes per run")
+    parser.add_argument("--keep-runs", action="store_true", help="keep fine-tuned models")
+    parser.add_argument("--summarise", action="store_true", help="only rewrite the summary")
+    args = parser.parse_args(argv)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results_file = out / "results.jsonl"
+    checkpoints = dict(item.split("=", 1) for item in args.checkpoints.split(",") if item)
+    results = load_results(results_file)
+    if not args.summarise:
+        runs = [r for r in plan_runs(args, checkpoints) if args.only is None or args.only in r.key]
+        todo = [r for r in runs if r.key not in results]
+        print(f"{len(runs)} runs planned, {len(runs) - len(todo)} already done", flush=True)
+        cache: dict = {}
+        for i, run in enumerate(todo, start=1):
+            start = time.perf_counter()
+            row = run_bdt(run, args, cache) if run.study == "bdt" else run_finetune(
+                run, args, checkpoints)  # fmt: skip
+            row |= dataclasses.asdict(run) | {"key": run.key}
+            append_result(results_file, row)
+            results[run.key] = row
+            metric = TASK_METRIC[run.task]
+            print(f"[{i}/{len(todo)}] {run.key}: {metric} {row.get(metric, float('nan')):.4f} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
+            write_summary(out, results)
+    summary = write_summary(out, results)
+    print(markdown_table(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() is not None else 1)
