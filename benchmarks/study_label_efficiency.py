@@ -138,32 +138,38 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
 
 # --- the classic baseline: boosted trees on jet observables ---------------------------------
 def jet_observables(files: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """``(X, y, class names)``: mass, soft-drop mass, multiplicity, girth, pT_D, τ21, τ32."""
+    """``(X, y, class names)`` of the classic tagging observables: jet mass, multiplicity,
+    girth, pT_D, and where the files have them the soft-drop mass, τ21 and τ32."""
     import awkward as ak
     import uproot
 
-    paths = sorted(Path(files).glob("*.root"))
-    columns = ["part_px", "part_py", "part_pz", "part_energy", "part_deta", "part_dphi",
-               "jet_pt", "jet_energy", "jet_sdmass", "jet_tau1", "jet_tau2", "jet_tau3"]  # fmt: skip
+    paths = sorted(Path(files).glob("*.root")) if Path(files).is_dir() else [Path(files)]
+    particles = ["part_px", "part_py", "part_pz", "part_energy", "part_deta", "part_dphi"]
+    optional = ["jet_sdmass", "jet_tau1", "jet_tau2", "jet_tau3"]
     rows, labels, names = [], [], None
     for path in paths:
         with uproot.open(path) as f:
             tree = f["tree"]
             label_keys = sorted(tree.keys(filter_name="label_*"))
             names = names or [k.removeprefix("label_") for k in label_keys]
-            a = tree.arrays(columns + label_keys)
+            extra = [k for k in optional if k in tree]
+            a = tree.arrays(particles + extra + label_keys)
         pt = np.hypot(a.part_px, a.part_py)
         e, px, py, pz = (ak.sum(a[c], axis=1) for c in
                          ("part_energy", "part_px", "part_py", "part_pz"))  # fmt: skip
-        mass = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
-        dr = np.hypot(a.part_deta, a.part_dphi)
         sum_pt = ak.sum(pt, axis=1)
-        girth = ak.sum(pt * dr, axis=1) / sum_pt
-        ptd = np.sqrt(ak.sum(pt**2, axis=1)) / sum_pt
-        eps = 1e-9
-        tau21 = a.jet_tau2 / (a.jet_tau1 + eps)
-        tau32 = a.jet_tau3 / (a.jet_tau2 + eps)
-        feats = [mass, a.jet_sdmass, ak.num(pt), girth, ptd, tau21, tau32, a.jet_pt]
+        dr = np.hypot(a.part_deta, a.part_dphi)
+        feats = [
+            np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0)),  # jet mass
+            ak.num(pt),  # multiplicity
+            ak.sum(pt * dr, axis=1) / sum_pt,  # girth (width)
+            np.sqrt(ak.sum(pt**2, axis=1)) / sum_pt,  # pT_D
+            sum_pt,
+        ]
+        if "jet_sdmass" in extra:
+            feats.append(a.jet_sdmass)
+        if len([k for k in extra if k.startswith("jet_tau")]) == 3:
+            feats += [a.jet_tau2 / (a.jet_tau1 + 1e-9), a.jet_tau3 / (a.jet_tau2 + 1e-9)]
         rows.append(np.stack([ak.to_numpy(x).astype(np.float64) for x in feats], axis=1))
         onehot = np.stack([ak.to_numpy(a[k]) for k in label_keys], axis=1)
         labels.append(onehot.argmax(axis=1))
@@ -187,7 +193,11 @@ def run_bdt(run: Run, args: argparse.Namespace, cache: dict) -> dict:
     prob = clf.predict_proba(xt)
     return {
         "accuracy": float(accuracy_score(yt, prob.argmax(axis=1))),
-        "auc": float(roc_auc_score(yt, prob, multi_class="ovr")),
+        "auc": float(
+            roc_auc_score(yt, prob[:, 1])
+            if prob.shape[1] == 2
+            else roc_auc_score(yt, prob, multi_class="ovr")
+        ),  # fmt: skip
         "n_jets": int(len(yt)),
         "seconds": round(time.perf_counter() - start, 1),
     }

@@ -11,7 +11,7 @@ the result back as a backbone for fine-tuning.
 Run (needs ``jetfm[generate]`` unless ``--data`` names JetClass-layout files)::
 
     python examples/pretrain.py --output runs/mpm                     # 1 min, tiny model
-    python examples/pretrain.py --data 'jetclass/train/*.root' --size small --max-steps 20000
+    python examples/pretrain.py --data 'jetclass/train/*.root' --size base --max-steps 20000
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", default="runs/mpm")
     parser.add_argument("--data", default=None, help="training ROOT files (glob, dir, file)")
     parser.add_argument("--target", default="flow", choices=("flow", "regression", "diffusion"))
-    parser.add_argument("--size", default="tiny", choices=("tiny", "small", "base"))
+    parser.add_argument("--size", default="tiny", choices=("tiny", "small", "base", "large"))
     parser.add_argument("--jets-per-class", type=int, default=300)
     parser.add_argument("--max-steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=64)

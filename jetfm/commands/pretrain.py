@@ -20,7 +20,7 @@ HELP = "pre-train a backbone by Masked Particle Modelling (MPM)"
 logger = logging.getLogger(__name__)
 
 TARGETS = ("vqvae", "kmeans", "regression", "flow", "diffusion")
-SIZES = ("tiny", "small", "base")
+SIZES = ("tiny", "small", "base", "large")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--target", choices=TARGETS, default="flow", help="MPM target")
-    parser.add_argument("--size", choices=SIZES, default="small", help="model size preset")
+    parser.add_argument("--size", choices=SIZES, default="base", help="model size preset")
     parser.add_argument("--tokenizer", default=None, help="trained tokenizer dir (--target vqvae)")
     parser.add_argument("--mask-fraction", type=float, default=0.4, help="fraction masked")
     parser.add_argument(

@@ -1,0 +1,65 @@
+"""The label-efficiency study script (benchmarks/study_label_efficiency.py) end to end at a
+tiny size: pretrained vs scratch fine-tuning, the BDT baseline, resume, summary and plot."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.fixtures_data import write_jetclass_file
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "study_label_efficiency.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("study_label_efficiency", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("study_data")
+    for i, (split, n) in enumerate((("train", 160), ("val", 60), ("test", 90))):
+        write_jetclass_file(root / split / "jets.root", n, seed=80 + i, classes=("QCD", "Wqq"))
+    return root
+
+
+def test_study_runs_resumes_and_summarises(study, data, tmp_path):
+    from jetfm.hub import resolve_pretrained
+
+    argv = ["--data", str(data), "--out", str(tmp_path), "--checkpoints",
+            f"flow={resolve_pretrained('mpm-flow-tiny')}", "--labels", "40,120", "--seeds", "2",
+            "--tasks", "tagging", "--extras", "bdt", "--min-steps", "4", "--max-steps", "4",
+            "--evals", "1", "--batch-size", "32"]  # fmt: skip
+    summary = study.main(argv)
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    # 2 seeds at 40 labels, 1 at 120; flow + scratch + bdt each
+    assert len(rows) == 3 * 3
+    assert {r["model"] for r in rows} == {"flow", "scratch", "bdt"}
+    assert all(r["n_jets"] == 90 and 0.0 <= r["accuracy"] <= 1.0 for r in rows)
+    cell = summary["main"]["tagging"]["scratch"]["40"]
+    assert cell["n"] == 2 and cell["mean"] == pytest.approx(np.mean(cell["values"]))
+    assert (tmp_path / "label_efficiency.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| flow |" in (tmp_path / "summary.md").read_text()
+
+    # a second call finds every run done and only re-summarises
+    before = (tmp_path / "results.jsonl").read_text()
+    study.main(argv)
+    assert (tmp_path / "results.jsonl").read_text() == before
+
+
+def test_bdt_observables_have_physics_sense(study, data):
+    x, y, names = study.jet_observables(str(data / "test"))
+    assert names == ["QCD", "Wqq"] and x.shape[0] == len(y) == 90
+    assert np.isfinite(x).all()
+    mass, multiplicity = x[:, 0], x[:, 1]
+    assert (mass >= 0).all() and (multiplicity >= 1).all()
