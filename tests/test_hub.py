@@ -335,3 +335,37 @@ def test_push_refuses_bad_folders_and_reports_auth(tmp_path, hub):
     with pytest.raises(CheckpointError, match="no model.safetensors"):
         push_folder(folder, "org/x", token=TOKEN)
     assert "org/x" not in hub.repos
+
+
+# --- release of a finished pre-training run -------------------------------------------------
+def test_release_packages_a_finished_pretraining_run(tmp_path, jetclass_file):
+    """`jetfm release --pretrained DIR` packages an existing MPM run: backbone weights only,
+    the processor, the stated data/commands/limitations, attached plot and summary."""
+    run_dir = tmp_path / "run"
+    assert main(["pretrain", "--data", str(jetclass_file), "--output", str(run_dir), "--size",
+                 "tiny", "--target", "regression", "--max-steps", "3", "--batch-size", "16",
+                 "--save-steps", "3"]) == 0  # fmt: skip
+    (tmp_path / "cmds.txt").write_text("jetfm pretrain --data X --output Y\n")
+    (tmp_path / "summary.md").write_text("| labels | accuracy |\n|---|---|\n| 1k | 0.777 |\n")
+    (tmp_path / "data.json").write_text(json.dumps({"num_jets": 1234, "source": "unit jets"}))
+    (tmp_path / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    args = ["release", "--name", "mpm-unit-base", "--out", str(tmp_path / "cards"),
+            "--pretrained", str(run_dir), "--commands-file", str(tmp_path / "cmds.txt"),
+            "--summary-file", str(tmp_path / "summary.md"), "--data-info",
+            str(tmp_path / "data.json"), "--attach", str(tmp_path / "plot.png"),
+            "--limitation", "Trained on simulation only.", "--hardware", "unit CPU"]  # fmt: skip
+    assert main(args) == 0
+    folder = tmp_path / "cards" / "mpm-unit-base"
+    assert (folder / "plot.png").is_file() and (folder / "preprocessor_config.json").is_file()
+    backbone = JetFMModel.from_pretrained(folder)
+    from safetensors import safe_open
+
+    with safe_open(folder / "model.safetensors", "pt") as f:
+        names = list(f.keys())  # noqa: SIM118 (safe_open is not a Mapping)
+    assert names and not any(k.startswith(("decoder", "target")) for k in names)
+    assert sum(p.numel() for p in backbone.parameters()) > 0
+    card = (folder / "README.md").read_text()
+    for fact in ("0.777", "jetfm pretrain --data X", "1,234", "unit jets", "unit CPU",
+                 "Trained on simulation only."):  # fmt: skip
+        assert fact in card, fact
+    assert main([*args[:5], "--pretrained", str(tmp_path / "nowhere")]) == 2
