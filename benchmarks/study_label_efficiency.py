@@ -319,7 +319,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, default=3, help="seeds at the smallest count")
     parser.add_argument("--tasks", default="tagging,track-id,vertexing")
     parser.add_argument("--extras", default=",".join(EXTRAS), help="probe,kinematics,bdt or ''")
-    parser.add_argument("--only", default=None, help="run only keys containing this text")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated texts: run only the keys containing one of them")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--epochs", type=float, default=30, help="passes over the labels")
@@ -336,7 +337,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     checkpoints = dict(item.split("=", 1) for item in args.checkpoints.split(",") if item)
     results = load_results(results_file)
     if not args.summarise:
-        runs = [r for r in plan_runs(args, checkpoints) if args.only is None or args.only in r.key]
+        only = [t for t in (args.only or "").split(",") if t]
+        runs = [
+            r for r in plan_runs(args, checkpoints) if not only or any(t in r.key for t in only)
+        ]
         todo = [r for r in runs if r.key not in results]
         print(f"{len(runs)} runs planned, {len(runs) - len(todo)} already done", flush=True)
         cache: dict = {}
