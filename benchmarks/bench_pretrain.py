@@ -2,51 +2,51 @@
 pad-to-longest vs padded-to-128 batches.
 
 All variants run side by side in one process on the same batch of jets (same masked
-particles, same seed), interleaved round by round, and are reported as steps/s and as ratios
-against the baseline (mask tokens through the encoder, pad-to-longest). A step is forward +
-backward + AdamW update of ``JetFMForMaskedParticleModeling``.
+particles, same seed), interleaved round by round, and are reported as jets/s and as ratios
+against the baseline (mask tokens through the encoder, padded to 128: the scheme of the
+first MPM paper with fixed-size batches). A step is forward + backward + AdamW update of
+``JetFMForMaskedParticleModeling``.
 
-    python benchmarks/bench_pretrain.py --sizes small,base --steps 10 --out bench.json
+    python benchmarks/bench_pretrain.py --sizes small,base --batch-size 128 --out bench.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import tempfile
-import time
 
 import torch
+from benchutil import interleaved_rates, write_json_atomic
 
 from jetfm.configuration import JetFMConfig
 from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling, sample_particle_mask
 
+MAX_PARTICLES = 128
 VARIANTS = {
     # name: (mask_in_encoder, pad_to)
+    "encoder_mask_tokens/pad128": (True, MAX_PARTICLES),
     "encoder_mask_tokens/longest": (True, None),
+    "dropped/pad128": (False, MAX_PARTICLES),
     "dropped/longest": (False, None),
-    "encoder_mask_tokens/pad128": (True, 128),
-    "dropped/pad128": (False, 128),
 }
-BASELINE = "encoder_mask_tokens/longest"
+BASELINE = "encoder_mask_tokens/pad128"
 
 
-def make_batch(batch_size: int, mean_particles: int, seed: int, device: torch.device) -> dict:
-    """Jets with JetClass-like multiplicities (8 + Poisson), features ~ N(0, 1), padded to
-    128; ``trim`` gives the pad-to-longest view."""
+def make_batch(batch_size: int, mean_particles: int, seed: int, device: torch.device | str) -> dict:
+    """Jets with JetClass-like multiplicities (``8 + Poisson(mean_particles - 8)``, at most
+    128), features ~ N(0, 1), padded to 128; :func:`trim` gives the pad-to-longest view."""
+    if not 8 <= mean_particles <= MAX_PARTICLES:
+        raise ValueError(f"mean_particles must be in [8, {MAX_PARTICLES}], got {mean_particles}")
     g = torch.Generator().manual_seed(seed)
     rate = torch.full((batch_size,), float(mean_particles - 8))
-    counts = (8 + torch.poisson(rate, generator=g)).clamp(max=128).long()
-    mask = torch.arange(128) < counts[:, None]
-    pid = torch.zeros(batch_size, 128, 6)
-    kind = torch.randint(0, 5, (batch_size, 128), generator=g)
+    counts = (8 + torch.poisson(rate, generator=g)).clamp(max=MAX_PARTICLES).long()
+    mask = torch.arange(MAX_PARTICLES) < counts[:, None]
+    pid = torch.zeros(batch_size, MAX_PARTICLES, 6)
+    kind = torch.randint(0, 5, (batch_size, MAX_PARTICLES), generator=g)
     pid[..., 1:].scatter_(-1, kind.unsqueeze(-1), 1.0)
     batch = {
-        "kinematics": torch.randn(batch_size, 128, 7, generator=g),
+        "kinematics": torch.randn(batch_size, MAX_PARTICLES, 7, generator=g),
         "pid": pid,
-        "tracks": torch.randn(batch_size, 128, 4, generator=g),
+        "tracks": torch.randn(batch_size, MAX_PARTICLES, 4, generator=g),
         "mask": mask,
     }
     batch = {k: v * mask.unsqueeze(-1) if v.dim() == 3 else v for k, v in batch.items()}
@@ -54,62 +54,110 @@ def make_batch(batch_size: int, mean_particles: int, seed: int, device: torch.de
 
 
 def trim(batch: dict, width: int | None) -> dict:
+    """The batch cut to ``width`` particle slots (``None``: the longest jet in it)."""
     width = int(batch["mask"].sum(1).max()) if width is None else width
     return {k: v[:, :width] for k, v in batch.items()}
 
 
-def time_variants(size: str, args, device: torch.device) -> dict:
-    batch = make_batch(args.batch_size, args.mean_particles, args.seed, device)
+def cuda_sync(device: torch.device):
+    """A no-op on the CPU, ``torch.cuda.synchronize`` on a GPU (timings need finished work)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def time_variants(
+    size: str,
+    *,
+    batch_size: int = 128,
+    mean_particles: int = 48,
+    mask_fraction: float = 0.4,
+    target: str = "flow",
+    rounds: int = 3,
+    warmup: int = 1,
+    min_time: float = 0.5,
+    steps: int | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """Training jets/s of the four :data:`VARIANTS` of one case, interleaved.
+
+    Args:
+        size: size preset (``tiny``, ``small``, ``base``).
+        batch_size / mean_particles: the synthetic batch (see :func:`make_batch`).
+        mask_fraction / target: the MPM settings of every variant.
+        rounds / warmup / min_time / steps: see :func:`benchutil.interleaved_rates`
+            (``steps`` fixes the steps per round, else they are calibrated to ``min_time``).
+        seed: data, masking and weight-initialisation seed (the same for every variant).
+        device: where to run; a GPU runs in bfloat16 autocast.
+
+    Returns:
+        ``{"size", "batch_size", "mean_particles", "mean_particles_actual", "baseline",
+        "variants": {name: {"width", "jets_per_s", "jets_per_s_median", "jets_per_s_rounds",
+        "steps_per_round"}}, "ratio_vs_baseline": {name: ratio}, "ratios": {...}}`` where
+        ``ratios`` holds the side-by-side comparisons ``dropped_vs_encoder_{longest,pad128}``,
+        ``longest_vs_pad128_{dropped,encoder}`` and ``dropped_longest_vs_baseline``.
+    """
+    device = torch.device(device)
+    batch = make_batch(batch_size, mean_particles, seed, device)
     batch["masked"] = sample_particle_mask(
-        batch["mask"], args.mask_fraction, torch.Generator(device=device).manual_seed(args.seed)
+        batch["mask"], mask_fraction, torch.Generator(device=device).manual_seed(seed)
     )
-    setups = {}
+    amp = device.type == "cuda"
+    steps_fn, widths = {}, {}
     for name, (mask_in_encoder, pad_to) in VARIANTS.items():
-        torch.manual_seed(args.seed)
+        torch.manual_seed(seed)
         config = JetFMConfig.from_preset(
-            size, mpm_target=args.target, mask_in_encoder=mask_in_encoder,
-            mask_fraction=args.mask_fraction,
-        )  # fmt: skip
+            size, mpm_target=target, mask_in_encoder=mask_in_encoder, mask_fraction=mask_fraction
+        )
         model = JetFMForMaskedParticleModeling(config).to(device).train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        setups[name] = (model, opt, trim(batch, pad_to))
-    amp = device.type == "cuda"
+        b = trim(batch, pad_to)
+        widths[name] = int(b["mask"].shape[1])
 
-    def step(name: str) -> None:
-        model, opt, b = setups[name]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = model(**b).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        def step(model=model, opt=opt, b=b) -> None:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = model(**b).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    for name in setups:  # warm-up (allocator, kernels)
-        for _ in range(args.warmup):
-            step(name)
-    sync()
-    times: dict[str, list[float]] = {name: [] for name in setups}
-    for _ in range(args.rounds):  # interleaved, so drifts hit every variant alike
-        for name in setups:
-            sync()
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                step(name)
-            sync()
-            times[name].append(args.steps / (time.perf_counter() - t0))
-    width = {name: setups[name][2]["mask"].shape[1] for name in setups}
-    rates = {name: statistics.median(v) for name, v in times.items()}
+        steps_fn[name] = step
+    timed = interleaved_rates(
+        steps_fn,
+        dict.fromkeys(steps_fn, float(batch_size)),
+        rounds=rounds,
+        warmup=warmup,
+        min_time=min_time,
+        repeats=steps,
+        sync=cuda_sync(device),
+    )
+    rate = {name: t["rate"] for name, t in timed.items()}
     return {
-        "steps_per_s": rates,
-        "padded_width": width,
-        "ratio_vs_baseline": {n: r / rates[BASELINE] for n, r in rates.items()},
-        "dropped_vs_encoder_longest": rates["dropped/longest"] / rates[BASELINE],
-        "dropped_vs_encoder_pad128": rates["dropped/pad128"] / rates["encoder_mask_tokens/pad128"],
-        "longest_vs_pad128_dropped": rates["dropped/longest"] / rates["dropped/pad128"],
-        "longest_vs_pad128_encoder": rates[BASELINE] / rates["encoder_mask_tokens/pad128"],
+        "size": size,
+        "batch_size": batch_size,
+        "mean_particles": mean_particles,
+        "mean_particles_actual": float(batch["mask"].sum(1).float().mean()),
+        "baseline": BASELINE,
+        "variants": {
+            name: {
+                "width": widths[name],
+                "jets_per_s": t["rate"],
+                "jets_per_s_median": t["rate_median"],
+                "jets_per_s_rounds": t["rates"],
+                "steps_per_round": t["repeats"],
+            }
+            for name, t in timed.items()
+        },
+        "ratio_vs_baseline": {name: r / rate[BASELINE] for name, r in rate.items()},
+        "ratios": {
+            "dropped_vs_encoder_longest": rate["dropped/longest"]
+            / rate["encoder_mask_tokens/longest"],
+            "dropped_vs_encoder_pad128": rate["dropped/pad128"] / rate[BASELINE],
+            "longest_vs_pad128_dropped": rate["dropped/longest"] / rate["dropped/pad128"],
+            "longest_vs_pad128_encoder": rate["encoder_mask_tokens/longest"] / rate[BASELINE],
+            "dropped_longest_vs_baseline": rate["dropped/longest"] / rate[BASELINE],
+        },
     }
 
 
@@ -120,9 +168,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--mean-particles", type=int, default=48)
     parser.add_argument("--mask-fraction", type=float, default=0.4)
-    parser.add_argument("--steps", type=int, default=5, help="steps per timing round")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="steps per round (default: ≥ 0.5 s)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -130,36 +180,36 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
     results = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "device": args.device,
         "torch_threads": torch.get_num_threads(),
         "settings": vars(args),
-        "sizes": {},
     }
-    header = f"{'size':6} {'variant':30} {'width':>5} {'steps/s':>9} {'× baseline':>10}"
+    results["sizes"] = {}
+    header = f"{'size':6} {'variant':28} {'width':>5} {'jets/s':>9} {'× baseline':>10}"
     print(header)
     print("-" * len(header))
     for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
-        res = time_variants(size, args, device)
+        res = time_variants(
+            size, batch_size=args.batch_size, mean_particles=args.mean_particles,
+            mask_fraction=args.mask_fraction, target=args.target, rounds=args.rounds,
+            warmup=args.warmup, steps=args.steps, seed=args.seed, device=args.device,
+        )  # fmt: skip
         results["sizes"][size] = res
-        for name, rate in res["steps_per_s"].items():
+        for name, v in res["variants"].items():
             print(
-                f"{size:6} {name:30} {res['padded_width'][name]:5d} {rate:9.2f} "
+                f"{size:6} {name:28} {v['width']:5d} {v['jets_per_s']:9.1f} "
                 f"{res['ratio_vs_baseline'][name]:10.2f}"
             )
+        r = res["ratios"]
         print(
-            f"{size:6} dropped/encoder: {res['dropped_vs_encoder_longest']:.2f}× (longest), "
-            f"{res['dropped_vs_encoder_pad128']:.2f}× (pad128); longest/pad128: "
-            f"{res['longest_vs_pad128_dropped']:.2f}× (dropped), "
-            f"{res['longest_vs_pad128_encoder']:.2f}× (encoder)"
+            f"{size:6} dropped/encoder: {r['dropped_vs_encoder_longest']:.2f}× (longest), "
+            f"{r['dropped_vs_encoder_pad128']:.2f}× (pad128); longest/pad128: "
+            f"{r['longest_vs_pad128_dropped']:.2f}× (dropped), "
+            f"{r['longest_vs_pad128_encoder']:.2f}× (encoder)"
         )
     if args.out:
-        out_dir = os.path.dirname(os.path.abspath(args.out))
-        fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(results, fh, indent=2)
-        os.replace(tmp, args.out)
+        write_json_atomic(args.out, results)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchutil import write_json_atomic
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -81,8 +83,86 @@ def run_child(mode: str, path: Path, processor_dir: Path, step_size: int) -> dic
     cmd = [sys.executable, __file__, "--child", mode, str(path), str(processor_dir),
            str(step_size)]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise RuntimeError(f"memory child ({mode}, {path}) failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(
+    jets: int = 10_000,
+    factor: int = 10,
+    step_size: int = 2_000,
+    *,
+    workdir: str | os.PathLike | None = None,
+    eager: bool = True,
+    verbose: bool = True,
+) -> dict:
+    """Peak RSS of streaming a 1× and a ``factor``× file (and, with ``eager``, of loading them).
+
+    Args:
+        jets: jets in the 1× file.
+        factor: size of the big file in units of ``jets``.
+        step_size: jets per streamed chunk.
+        workdir: where the temporary files go (a temporary folder in it; default the system's).
+        eager: also measure the eager ``JetDataset`` (the contrast that shows growth).
+        verbose: print one line per run.
+
+    Returns:
+        ``{"jets_1x", "factor", "step_size", "file_mib", "write_big_seconds", "runs": [...],
+        "<mode>_peak_ratio", "<mode>_growth_ratio_above_imports"}`` for each mode
+        (``streaming``, ``eager``); each run has ``mode``, ``data`` (``1x``/``<factor>x``),
+        ``jets``, ``seconds``, ``rss_after_imports_mib``, ``peak_rss_mib``.
+    """
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from jetfm.data import JetProcessor
+    from tests.fixtures_data import write_jetclass_file
+
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        tmp = Path(tmp)
+        small = write_jetclass_file(tmp / "x1.root", jets, seed=1, chunk_size=5_000)
+        t0 = time.perf_counter()
+        big = write_jetclass_file(tmp / f"x{factor}.root", jets * factor, seed=2, chunk_size=5_000)
+        write_s = time.perf_counter() - t0
+        JetProcessor().fit(small, progress=False).save_pretrained(tmp / "proc")
+        results: dict = {
+            "jets_1x": jets,
+            "factor": factor,
+            "step_size": step_size,
+            "file_mib": {
+                "1x": small.stat().st_size / 2**20,
+                f"{factor}x": big.stat().st_size / 2**20,
+            },
+            "write_big_seconds": write_s,
+            "runs": [],
+        }
+        modes = ["streaming"] + (["eager"] if eager else [])
+        for mode in modes:
+            for label, path in (("1x", small), (f"{factor}x", big)):
+                run = run_child(mode, path, tmp / "proc", step_size)
+                run["data"] = label
+                results["runs"].append(run)
+                if verbose:
+                    print(
+                        f"{mode:9s} {label:>4s}: {run['jets']:7d} jets, peak RSS "
+                        f"{run['peak_rss_mib']:7.1f} MiB (after imports "
+                        f"{run['rss_after_imports_mib']:.1f} MiB), {run['seconds']:.1f} s"
+                    )
+    for mode in modes:
+        a, b = (r for r in results["runs"] if r["mode"] == mode)
+        ratio = b["peak_rss_mib"] / a["peak_rss_mib"]
+        growth = (b["peak_rss_mib"] - b["rss_after_imports_mib"]) / max(
+            a["peak_rss_mib"] - a["rss_after_imports_mib"], 1e-9
+        )
+        results[f"{mode}_peak_ratio"] = ratio
+        results[f"{mode}_growth_ratio_above_imports"] = growth
+        if verbose:
+            print(
+                f"{mode}: peak RSS {factor}x / 1x = {ratio:.3f} "
+                f"(memory above imports: ×{growth:.2f})"
+            )
+    return results
 
 
 def main() -> None:
@@ -101,61 +181,11 @@ def main() -> None:
         return
     if not args.out:
         parser.error("--out is required")
-
-    sys.path.insert(0, str(ROOT))
-    from jetfm.data import JetProcessor
-    from tests.fixtures_data import write_jetclass_file
-
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        tmp = Path(tmp)
-        small = write_jetclass_file(tmp / "x1.root", args.jets, seed=1, chunk_size=5_000)
-        t0 = time.perf_counter()
-        big = write_jetclass_file(
-            tmp / f"x{args.factor}.root", args.jets * args.factor, seed=2, chunk_size=5_000
-        )
-        write_s = time.perf_counter() - t0
-        JetProcessor().fit(small, progress=False).save_pretrained(tmp / "proc")
-        results: dict = {
-            "jets_1x": args.jets,
-            "factor": args.factor,
-            "step_size": args.step_size,
-            "file_mib": {
-                "1x": small.stat().st_size / 2**20,
-                f"{args.factor}x": big.stat().st_size / 2**20,
-            },
-            "write_big_seconds": write_s,
-            "runs": [],
-        }
-        modes = ["streaming"] + ([] if args.no_eager else ["eager"])
-        for mode in modes:
-            for label, path in (("1x", small), (f"{args.factor}x", big)):
-                run = run_child(mode, path, tmp / "proc", args.step_size)
-                run["data"] = label
-                results["runs"].append(run)
-                print(
-                    f"{mode:9s} {label:>4s}: {run['jets']:7d} jets, peak RSS "
-                    f"{run['peak_rss_mib']:7.1f} MiB (after imports {run['rss_after_imports_mib']:.1f}"
-                    f" MiB), {run['seconds']:.1f} s"
-                )
-        for mode in modes:
-            a, b = (r for r in results["runs"] if r["mode"] == mode)
-            ratio = b["peak_rss_mib"] / a["peak_rss_mib"]
-            growth = (b["peak_rss_mib"] - b["rss_after_imports_mib"]) / max(
-                a["peak_rss_mib"] - a["rss_after_imports_mib"], 1e-9
-            )
-            results[f"{mode}_peak_ratio"] = ratio
-            results[f"{mode}_growth_ratio_above_imports"] = growth
-            print(
-                f"{mode}: peak RSS {args.factor}x / 1x = {ratio:.3f} "
-                f"(memory above imports: ×{growth:.2f})"
-            )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(results, fh, indent=2)
-    os.replace(tmp_path, out)
-    print(f"wrote {out}")
+    results = measure(
+        args.jets, args.factor, args.step_size, workdir=args.workdir, eager=not args.no_eager
+    )
+    write_json_atomic(args.out, results)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

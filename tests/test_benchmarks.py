@@ -1,0 +1,113 @@
+"""benchmarks/run_all.py: a ``--quick`` run works end to end and writes consistent JSON.
+
+Timings are never asserted (they depend on the machine and its neighbours); only the
+structure, the bookkeeping of the ratios and properties of the synthetic batches are.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def run_all():
+    spec = importlib.util.spec_from_file_location("run_all", BENCHMARKS / "run_all.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # puts benchmarks/ on sys.path for its siblings
+    return module
+
+
+def _ratios(node, inside=False):
+    """Every number below a ``ratios`` / ``ratio_vs_baseline`` / ``summary`` key."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _ratios(value, inside or key in ("ratios", "ratio_vs_baseline", "summary"))
+    elif isinstance(node, list):
+        for value in node:
+            yield from _ratios(value, inside)
+    elif inside:
+        yield node
+
+
+def test_quick_run_writes_table_and_json(run_all, tmp_path, capsys):
+    out = tmp_path / "results.json"
+    argv = ["--quick", "--only", "pretrain,inference", "--sizes", "tiny", "--no-progress"]
+    returned = run_all.main([*argv, "--out", str(out)])
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # no temp file left
+    data = json.loads(out.read_text())
+    assert data == json.loads(json.dumps(returned))
+    assert data["schema_version"] == 1 and data["quick"] is True
+    assert data["machine"]["torch_threads"] == 1 and data["machine"]["device"] == "cpu"
+    assert set(data["sections"]) == {"pretrain", "inference"}
+    assert set(data["wall_s"]) == {"pretrain", "inference", "total"}
+    grid = data["config"]["grid"]
+    assert grid["sizes"] == ["tiny"]
+    n_cases = len(grid["particles"]) * len(grid["batch_sizes"])
+
+    ratios = list(_ratios(data["sections"]))
+    assert len(ratios) >= 2 * n_cases
+    assert all(isinstance(r, float) and math.isfinite(r) and r > 0 for r in ratios)
+
+    pre, inf = data["sections"]["pretrain"], data["sections"]["inference"]
+    assert set(pre["variants"]) == {
+        "encoder_mask_tokens/pad128", "encoder_mask_tokens/longest",
+        "dropped/pad128", "dropped/longest",
+    }  # fmt: skip
+    assert pre["baseline"] == "encoder_mask_tokens/pad128" and inf["baseline"] == "pad128"
+    for sec in (pre, inf):
+        assert len(sec["cases"]) == n_cases
+        assert set(sec["summary"]) == {"tiny", "all"}
+        for case in sec["cases"]:
+            v = case["variants"]
+            assert set(v) == set(sec["variants"])
+            assert case["ratio_vs_baseline"][sec["baseline"]] == 1.0
+            for name, row in v.items():
+                assert row["jets_per_s"] >= row["jets_per_s_median"] > 0
+                assert row["jets_per_s"] == max(row["jets_per_s_rounds"])
+                rate = row["jets_per_s"] / v[sec["baseline"]]["jets_per_s"]
+                assert case["ratio_vs_baseline"][name] == pytest.approx(rate)
+                # padded variants use every slot; pad-to-longest stops at the longest jet,
+                # which for a JetClass-like mean of <= 64 particles is well below 128
+                if name.endswith("pad128"):
+                    assert row["width"] == 128
+                else:
+                    assert case["mean_particles_actual"] <= row["width"] < 128
+    r = pre["cases"][0]["ratios"]
+    v = pre["cases"][0]["variants"]
+    assert r["dropped_vs_encoder_longest"] == pytest.approx(
+        v["dropped/longest"]["jets_per_s"] / v["encoder_mask_tokens/longest"]["jets_per_s"]
+    )
+    assert r["longest_vs_pad128_dropped"] == pytest.approx(
+        v["dropped/longest"]["jets_per_s"] / v["dropped/pad128"]["jets_per_s"]
+    )
+
+    printed = capsys.readouterr().out
+    headline = sum(len(r) for sec in (pre, inf) for r in sec["summary"].values())
+    assert len(data["table"]) == (4 + 2) * n_cases + headline  # a row per variant + headline
+    header = printed.splitlines()[1]
+    assert header.split() == [
+        "section",
+        "case",
+        "variant",
+        "width",
+        "value",
+        "unit",
+        "x",
+        "baseline",
+    ]
+    for row in data["table"]:
+        assert row["case"] in printed and row["variant"] in printed
+
+
+def test_unknown_section_is_rejected(run_all, capsys):
+    with pytest.raises(SystemExit):
+        run_all.main(["--quick", "--only", "pretrain,bogus"])
+    assert "bogus" in capsys.readouterr().err
