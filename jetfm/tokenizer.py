@@ -4,12 +4,26 @@ A small transformer encoder maps each particle *in the context of its jet* to a 
 is snapped to the nearest of ``num_codes`` codebook vectors; a small transformer decoder
 reconstructs the particle's normalised continuous features from the codes. The codebook is
 learned by exponential moving averages (EMA VQ) with a commitment loss and a straight-through
-gradient; it is initialised by k-means on the first batch's latents and dead codes (EMA usage
-below ``dead_code_threshold``) are re-seeded from encoder outputs.
+gradient; it is initialised by k-means on the first batch's latents.
+
+Codebook collapse. The encoder keeps moving while the EMA codebook follows slowly, so codes
+that fall out of the latent distribution are never chosen again and, without a remedy, a
+512-code book ends up using a few dozen codes. Every training step therefore restarts *dead*
+codes (Jukebox / SoundStream style): a code whose recent hit count per step (a moving average
+with the fast ``dead_code_decay``) falls below ``max(dead_code_threshold, dead_code_fraction ×
+mean count)`` is moved onto a randomly chosen encoder output of the current batch. Set both to
+0 to switch restarts off.
+
+Distributed training. When ``torch.distributed`` is initialised with more than one rank, the
+per-step hit counts and latent sums are all-reduced (summed) before the EMA update, the
+k-means initialisation and the restart candidates are taken from rank 0 and broadcast, so
+every rank holds the same codebook after every step (DDP's own buffer broadcast then has
+nothing to change). Training-mode forwards must therefore run on all ranks in lockstep, as
+they do under DDP; evaluation (``eval()``) and :meth:`ParticleTokenizer.encode` never
+communicate.
 
 Train it with ``jetfm tokenizer train``; it is then frozen and used by the ``vqvae`` target of
 Masked Particle Modelling. The codebook is a buffer, so it lives in ``model.safetensors``.
-Under DDP the EMA buffers are kept identical on every rank by DDP's buffer broadcast.
 """
 
 from __future__ import annotations
@@ -18,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
@@ -42,7 +57,14 @@ class ParticleTokenizerConfig(PretrainedConfig):
             decoder transformers (each ``num_layers`` blocks).
         commitment_cost: weight of ‖z − sg(q)‖².
         ema_decay: decay of the codebook moving averages.
-        dead_code_threshold: EMA usage below which a code is re-seeded.
+        dead_code_threshold: absolute floor, in recent hits per training step (summed over
+            ranks), below which a code is dead and restarted onto an encoder output.
+        dead_code_fraction: a code is also dead when its recent hit count is below this
+            fraction of the mean count (``particles per step / num_codes``); scale-free, so it
+            suits any batch size. Restarts are off when this and ``dead_code_threshold`` are 0.
+        dead_code_decay: decay of the fast moving average of hits per step ("recent hits")
+            used to spot dead codes. It is faster than ``ema_decay`` so that codes abandoned
+            early in training are restarted within tens of steps, not hundreds.
     """
 
     model_type = "jetfm-tokenizer"
@@ -59,6 +81,8 @@ class ParticleTokenizerConfig(PretrainedConfig):
         commitment_cost: float = 0.25,
         ema_decay: float = 0.99,
         dead_code_threshold: float = 0.03,
+        dead_code_fraction: float = 0.1,
+        dead_code_decay: float = 0.9,
         layer_scale_init: float = 0.1,
         layer_norm_eps: float = 1e-6,
         initializer_range: float = 0.02,
@@ -76,6 +100,8 @@ class ParticleTokenizerConfig(PretrainedConfig):
         self.commitment_cost = commitment_cost
         self.ema_decay = ema_decay
         self.dead_code_threshold = dead_code_threshold
+        self.dead_code_fraction = dead_code_fraction
+        self.dead_code_decay = dead_code_decay
         self.layer_scale_init = layer_scale_init
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
@@ -111,6 +137,23 @@ def codebook_statistics(codes: torch.Tensor, num_codes: int) -> dict[str, float]
     p = counts / counts.sum().clamp(min=1)
     entropy = -(p * p.clamp(min=1e-12).log()).sum()
     return {"usage": float((counts > 0).float().mean()), "perplexity": float(entropy.exp())}
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _all_reduce_sum(*tensors: torch.Tensor) -> None:
+    """Sum tensors in place over the ranks (no-op outside multi-rank training)."""
+    if _distributed():
+        for t in tensors:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+
+
+def _broadcast_from_rank0(tensor: torch.Tensor) -> None:
+    """Overwrite ``tensor`` in place with rank 0's copy (no-op outside multi-rank training)."""
+    if _distributed():
+        dist.broadcast(tensor, src=0)
 
 
 class _Stack(nn.Module):
@@ -168,6 +211,8 @@ class ParticleTokenizer(HubMixin, PreTrainedModel):
         self.register_buffer("ema_cluster_size", torch.zeros(k))
         self.register_buffer("ema_embed_sum", torch.zeros(k, c))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.long))
+        # fast moving average of hits per step, used only to spot dead codes (not saved)
+        self.register_buffer("code_usage", torch.zeros(k), persistent=False)
         self.post_init()
 
     @torch.no_grad()
@@ -176,7 +221,13 @@ class ParticleTokenizer(HubMixin, PreTrainedModel):
         if isinstance(module, LayerScale):
             init.constant_(module.gamma, module.init_value)
         elif isinstance(module, ParticleTokenizer):
-            for buf in (module.codebook, module.ema_cluster_size, module.ema_embed_sum):
+            bufs = (
+                module.codebook,
+                module.ema_cluster_size,
+                module.ema_embed_sum,
+                module.code_usage,
+            )
+            for buf in bufs:
                 init.zeros_(buf)
             init.zeros_(module.initialized)
 
@@ -205,28 +256,75 @@ class ParticleTokenizer(HubMixin, PreTrainedModel):
     # --- vector quantisation ------------------------------------------------------------
     @torch.no_grad()
     def _update_codebook(self, z: torch.Tensor, codes: torch.Tensor) -> None:
-        """EMA codebook update, k-means initialisation and dead-code re-seeding."""
+        """EMA codebook update followed by the dead-code restart (one training step)."""
         k, decay = self.config.num_codes, self.config.ema_decay
         hits = torch.bincount(codes, minlength=k).float()
         sums = torch.zeros_like(self.ema_embed_sum).index_add_(0, codes, z)
+        _all_reduce_sum(hits, sums)  # every rank applies the same, global update
         self.ema_cluster_size.mul_(decay).add_(hits, alpha=1 - decay)
         self.ema_embed_sum.mul_(decay).add_(sums, alpha=1 - decay)
         n = self.ema_cluster_size.sum()
         size = (self.ema_cluster_size + 1e-5) / (n + k * 1e-5) * n  # Laplace smoothing
         self.codebook.copy_(self.ema_embed_sum / size.unsqueeze(-1))
-        dead = self.ema_cluster_size < self.config.dead_code_threshold
-        if dead.any() and len(z):
-            fresh = z[torch.randint(len(z), (int(dead.sum()),), device=z.device)]
-            self.codebook[dead] = fresh
-            self.ema_embed_sum[dead] = fresh
-            self.ema_cluster_size[dead] = 1.0
+        # The fast usage average is not saved: after loading, it restarts from the slow one.
+        usage = torch.where(self.code_usage.sum() > 0, self.code_usage, self.ema_cluster_size)
+        d = self.config.dead_code_decay
+        self.code_usage.copy_(usage * d + hits * (1 - d))
+        self._restart_dead_codes(z)
+
+    def dead_code_limit(self) -> torch.Tensor:
+        """Recent hits per step below which a code counts as dead (0-dim tensor)."""
+        mean = self.code_usage.sum() / self.config.num_codes
+        return torch.clamp(
+            self.config.dead_code_fraction * mean, min=self.config.dead_code_threshold
+        )
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, z: torch.Tensor) -> None:
+        """Move dead codes onto random encoder outputs ``z`` of the current batch.
+
+        Vectorised and free of host syncs: one candidate is drawn per code and kept only where
+        the code is dead. A restarted code starts with a small EMA count (the dead-code limit),
+        so its first hits pull it to the mean of the latents it wins, and with a mean recent
+        usage, a grace period before it can be declared dead again. The candidates come from
+        rank 0, so all ranks restart identically.
+        """
+        if self.config.dead_code_threshold <= 0 and self.config.dead_code_fraction <= 0:
+            return
+        limit = self.dead_code_limit()
+        dead = self.code_usage < limit
+        if len(z):
+            candidates = z[torch.randint(len(z), (self.config.num_codes,), device=z.device)]
+        else:  # no particle on this rank: restarting onto the code itself changes nothing
+            candidates = self.codebook.clone()
+        _broadcast_from_rank0(candidates)
+        self.codebook.copy_(torch.where(dead[:, None], candidates, self.codebook))
+        self.ema_embed_sum.copy_(torch.where(dead[:, None], candidates * limit, self.ema_embed_sum))
+        self.ema_cluster_size.copy_(torch.where(dead, limit, self.ema_cluster_size))
+        grace = self.code_usage.mean()
+        self.code_usage.copy_(torch.where(dead, grace, self.code_usage))
 
     @torch.no_grad()
     def _kmeans_init(self, z: torch.Tensor) -> None:
-        centroids = fit_kmeans(z, self.config.num_codes, steps=30, batch_size=len(z))
+        """Codebook = k-means centroids of the first batch's latents (rank 0's, broadcast);
+        the EMA counts start at the centroids' actual hit counts so that they are in the same
+        units (hits per step) as the later updates and the dead-code limit."""
+        total = torch.tensor(float(len(z)), device=z.device)
+        _all_reduce_sum(total)
+        if total == 0:  # no particle anywhere yet: initialise on a later batch
+            return
+        if len(z):
+            centroids = fit_kmeans(z, self.config.num_codes, steps=30, batch_size=len(z))
+        else:  # this rank has nothing to fit; rank 0's centroids arrive by broadcast
+            centroids = torch.zeros_like(self.codebook)
+        _broadcast_from_rank0(centroids)
+        hits = torch.bincount(nearest_code(z, centroids), minlength=self.config.num_codes).float()
+        _all_reduce_sum(hits)
+        hits.clamp_(min=1.0)
         self.codebook.copy_(centroids)
-        self.ema_embed_sum.copy_(centroids)
-        self.ema_cluster_size.fill_(1.0)
+        self.ema_embed_sum.copy_(centroids * hits.unsqueeze(-1))
+        self.ema_cluster_size.copy_(hits)
+        self.code_usage.copy_(hits)
         self.initialized.fill_(1)
 
     def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

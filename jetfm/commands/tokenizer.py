@@ -1,7 +1,7 @@
 """Train the VQ-VAE particle tokenizer used by ``jetfm pretrain --target vqvae``.
 
 ``jetfm tokenizer train --data GLOB --output DIR`` fits the processor statistics, trains a
-ParticleTokenizer (k-means initialised codebook, EMA updates, dead-code re-seeding) with the
+ParticleTokenizer (k-means initialised codebook, EMA updates, dead-code restarts) with the
 transformers Trainer, reports the codebook usage and perplexity on the training data and
 writes a checkpoint folder (config.json, model.safetensors with the codebook,
 preprocessor_config.json, codebook_stats.json).
@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--layers", type=int, default=2, help="encoder and decoder blocks")
     train.add_argument("--heads", type=int, default=4, help="attention heads")
     train.add_argument("--commitment", type=float, default=0.25, help="commitment cost")
+    train.add_argument("--ema-decay", type=float, default=0.99, help="codebook EMA decay")
+    train.add_argument(
+        "--dead-code-fraction",
+        type=float,
+        default=0.1,
+        help="restart codes whose recent usage is below this fraction of the mean usage "
+        "(against codebook collapse; 0 switches restarts off)",
+    )
     train.add_argument(
         "--tokenize-tracks",
         action="store_true",
@@ -81,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.action != "train":  # pragma: no cover - argparse enforces the choice
         raise JetFMError(f"unknown tokenizer action {args.action!r}")
+    if not 0 < args.ema_decay < 1:
+        raise JetFMError(f"--ema-decay must be in (0, 1), got {args.ema_decay}")
+    if args.dead_code_fraction < 0:
+        raise JetFMError(f"--dead-code-fraction must be >= 0, got {args.dead_code_fraction}")
     set_seed(args.seed)
     data = prepare_data(args)
     processor = data["processor"]
@@ -102,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         num_attention_heads=args.heads,
         intermediate_size=2 * args.hidden_size,
         commitment_cost=args.commitment,
+        ema_decay=args.ema_decay,
+        dead_code_fraction=args.dead_code_fraction,
+        dead_code_threshold=0.03 if args.dead_code_fraction > 0 else 0.0,
     )
     torch.manual_seed(args.seed)
     tokenizer = ParticleTokenizer(config)
