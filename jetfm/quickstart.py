@@ -29,7 +29,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 #: Checkpoint fine-tuned by default (shipped with jetfm; resolved by ``from_pretrained`` rules).
-DEFAULT_MODEL = "mpm-flow-tiny"
+DEFAULT_MODEL = "mpm-flow-base"
 #: Default output folder.
 DEFAULT_OUTPUT = "jetfm-quickstart"
 #: Training jets generated per class by default (validation: a quarter, test: half of it).

@@ -91,7 +91,7 @@ def test_quickstart_command_end_to_end(tmp_path, capsys):
     assert config["architectures"] == ["JetFMForJetTagging"]
     assert list(config["id2label"].values()) == list(SUPPORTED_CLASSES)
     assert config["finetuning"]["from_scratch"] is False
-    pre = load_file(resolve_pretrained("mpm-flow-tiny") / "model.safetensors")
+    pre = load_file(resolve_pretrained("mpm-flow-base") / "model.safetensors")
     post = load_file(out / "model" / "model.safetensors")
     name = "layers.0.attn.q.weight"
     trained = post[f"jetfm.{name}"]
