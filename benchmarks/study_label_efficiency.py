@@ -117,6 +117,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         max_steps=steps,
         batch_size=args.batch_size,
         lr=args.lr * (10 if run.study == "probe" else 1),
+        backbone_lr_scale=args.backbone_lr_scale,
         seed=run.seed,
         early_stopping_patience=None,
         evals_per_run=args.evals,
@@ -323,6 +324,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="comma-separated texts: run only the keys containing one of them")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--backbone-lr-scale", type=float, default=1.0,
+                        help="full fine-tuning: backbone LR / head LR after the ramp")  # fmt: skip
     parser.add_argument("--epochs", type=float, default=30, help="passes over the labels")
     parser.add_argument("--min-steps", type=int, default=300)
     parser.add_argument("--max-steps", type=int, default=1500)

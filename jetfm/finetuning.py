@@ -215,17 +215,20 @@ class RampedLambda:
     """LR multiplier of the backbone: ``base(step)`` × 0 until ``freeze_steps``, then a linear
     ramp to 1 over ``ramp_steps``. A class (not a closure) so the scheduler state saves."""
 
-    def __init__(self, base: Callable[[int], float], freeze_steps: int, ramp_steps: int):
+    def __init__(
+        self, base: Callable[[int], float], freeze_steps: int, ramp_steps: int, scale: float = 1.0
+    ):
         self.base = base
         self.freeze_steps = int(freeze_steps)
         self.ramp_steps = int(ramp_steps)
+        self.scale = float(scale)
 
     def factor(self, step: int) -> float:
         if step < self.freeze_steps:
             return 0.0
         if self.ramp_steps <= 0:
-            return 1.0
-        return min(1.0, (step - self.freeze_steps + 1) / self.ramp_steps)
+            return self.scale
+        return self.scale * min(1.0, (step - self.freeze_steps + 1) / self.ramp_steps)
 
     def __call__(self, step: int) -> float:
         return self.base(step) * self.factor(step)
@@ -235,14 +238,15 @@ class FinetuneTrainer(transformers.Trainer):
     """``Trainer`` with separate head / encoder parameter groups and the encoder LR ramp.
 
     Args:
-        backbone_ramp: ``(freeze_fraction, ramp_fraction)`` of the training steps: the
-            encoder's LR is 0 for the first ``freeze_fraction`` of the steps, then ramps
-            linearly to the head's LR over the next ``ramp_fraction``. ``None`` → one LR.
+        backbone_ramp: ``(freeze_fraction, ramp_fraction[, lr_scale])``: the encoder's LR is
+            0 for the first ``freeze_fraction`` of the steps, then ramps linearly to
+            ``lr_scale`` (default 1) × the head's LR over the next ``ramp_fraction``.
+            ``None`` → one LR.
             The pooling trains with the head (see the module doc).
         Other arguments: as ``transformers.Trainer``.
     """
 
-    def __init__(self, *args: Any, backbone_ramp: tuple[float, float] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, backbone_ramp: tuple[float, ...] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.backbone_ramp = backbone_ramp
 
@@ -276,12 +280,15 @@ class FinetuneTrainer(transformers.Trainer):
                 f"the backbone LR ramp needs a LambdaLR schedule; lr_scheduler_type="
                 f"{self.args.lr_scheduler_type!r} gives {type(base).__name__}"
             )
-        freeze, ramp = self.backbone_ramp
+        freeze, ramp, *rest = self.backbone_ramp
+        scale = rest[0] if rest else 1.0
         freeze_steps = round(freeze * num_training_steps)
         ramp_steps = round(ramp * num_training_steps)
         opt = base.optimizer
         lambdas = [
-            RampedLambda(fn, freeze_steps, ramp_steps) if g.get("jetfm_part") == "backbone" else fn
+            RampedLambda(fn, freeze_steps, ramp_steps, scale)
+            if g.get("jetfm_part") == "backbone"
+            else fn
             for fn, g in zip(base.lr_lambdas, opt.param_groups, strict=True)
         ]
         for g in opt.param_groups:  # restart from the base LRs with the new multipliers
@@ -409,6 +416,7 @@ def finetune(
     fractions: Sequence[float] = (0.2, 0.6),
     freeze_fraction: float = 0.1,
     ramp_fraction: float = 0.1,
+    backbone_lr_scale: float = 1.0,
     early_stopping_patience: int | None = 3,
     evals_per_run: int = 5,
     lora_rank: int = 8,
@@ -430,6 +438,8 @@ def finetune(
         feature_groups: input groups to use (default: all the model and data share).
         signal / background / fractions: CWoLa classes and the two signal fractions.
         freeze_fraction / ramp_fraction: the backbone LR ramp of ``full`` mode.
+        backbone_lr_scale: in ``full`` mode the backbone's LR after the ramp, relative to the
+            head's (below 1 keeps pretrained features from being overwritten early).
         early_stopping_patience: stop after this many evaluations without improvement of the
             validation metric (``None``: never); the best checkpoint is kept.
         evals_per_run: validation passes over the run (also the checkpoint cadence).
@@ -518,7 +528,9 @@ def finetune(
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
     trainer_cls = functools.partial(
         FinetuneTrainer,
-        backbone_ramp=(freeze_fraction, ramp_fraction) if mode == "full" else None,
+        backbone_ramp=(
+            (freeze_fraction, ramp_fraction, backbone_lr_scale) if mode == "full" else None
+        ),
         preprocess_logits_for_metrics=preprocess_logits(task),
     )
     collator = JetCollator(targets=targets, feature_groups=groups)

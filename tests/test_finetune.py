@@ -228,6 +228,9 @@ def test_full_mode_ramps_the_encoder_learning_rate(files, pretrained, tmp_path):
 def test_ramped_lambda():
     ramp = RampedLambda(lambda step: 0.5, freeze_steps=2, ramp_steps=4)
     assert [ramp(s) for s in range(8)] == pytest.approx([0, 0, 0.125, 0.25, 0.375, 0.5, 0.5, 0.5])
+    # backbone_lr_scale: the ramp ends at a fraction of the head's LR
+    scaled = RampedLambda(lambda step: 0.5, freeze_steps=2, ramp_steps=4, scale=0.1)
+    assert [scaled(s) for s in range(8)] == pytest.approx([0.1 * ramp(s) for s in range(8)])
 
 
 def test_lora_trains_and_merges(files, pretrained, tmp_path):

@@ -95,6 +95,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.1,
         help="full mode: fraction of steps ramping the backbone LR up",
     )
+    parser.add_argument(
+        "--backbone-lr-scale",
+        type=float,
+        default=1.0,
+        help="full mode: backbone LR after the ramp, as a multiple of the head's LR",
+    )
     parser.add_argument("--lora-rank", type=int, default=8, help="lora mode: adapter rank")
     parser.add_argument(
         "--patience",
@@ -132,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         fractions=args.fractions,
         freeze_fraction=args.freeze_fraction,
         ramp_fraction=args.ramp_fraction,
+        backbone_lr_scale=args.backbone_lr_scale,
         early_stopping_patience=args.patience or None,
         evals_per_run=args.evals,
         lora_rank=args.lora_rank,
