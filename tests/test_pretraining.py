@@ -323,3 +323,25 @@ def test_cli_errors_are_clear(jetclass_file, tmp_path, capsys):
     assert "--max-steps" in capsys.readouterr().err
     assert _cli(*base, "--target", "vqvae", "--tokenizer", tmp_path, "--max-steps", 2) == 2
     assert "config.json" in capsys.readouterr().err
+
+
+def test_flow_scores_track_parameters_of_charged_particles_only():
+    """A neutral particle's track features are a fill value, not a measurement: the flow loss
+    must not depend on them (a constant is a delta function a flow could fit without bound)."""
+    model = _model("flow").eval()
+    b = _batch(n=6)
+    masked = sample_particle_mask(b["mask"], 0.4, torch.Generator().manual_seed(1))
+    neutral = b["pid"][..., 0] == 0
+    assert (masked & neutral).any() and (masked & ~neutral).any()
+    changed = dict(b, tracks=torch.where(neutral[..., None], b["tracks"] + 3.0, b["tracks"]))
+    changed_charged = dict(b, tracks=torch.where(~neutral[..., None], b["tracks"] + 3.0,
+                                                 b["tracks"]))  # fmt: skip
+    with torch.no_grad():
+        base = model(**b, masked=masked).loss
+        # the encoder also sees the visible neutrals' tracks: only hide masked ones' changes
+        swap = dict(changed, tracks=torch.where(masked[..., None], changed["tracks"],
+                                                b["tracks"]))  # fmt: skip
+        assert torch.allclose(model(**swap, masked=masked).loss, base)
+        swap_c = dict(changed_charged, tracks=torch.where(masked[..., None],
+                                                          changed_charged["tracks"], b["tracks"]))  # fmt: skip
+        assert not torch.allclose(model(**swap_c, masked=masked).loss, base)

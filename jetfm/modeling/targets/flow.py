@@ -4,7 +4,9 @@ One ``zuko`` neural spline flow (rational-quadratic spline, autoregressive) per 
 chained: ``p(kinematics | s) · p(tracks | s, kinematics)`` where ``s`` is the decoder state at
 the masked slot. The chain rule keeps the likelihood exact when tracks are present and lets
 kinematics-only batches train the first factor alone. Options (``target_options``):
-``flow_transforms`` (3), ``flow_bins`` (8), ``flow_hidden`` (2 × decoder width).
+``flow_transforms`` (3), ``flow_bins`` (8), ``flow_hidden`` (2 × decoder width),
+``flow_dequantise`` (0.01: std of the Gaussian noise added to the normalised features before
+scoring). Track parameters are scored for charged particles only when ``pid`` is present.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import zuko
 from torch import nn
 
 from jetfm.configuration import JetFMConfig
+from jetfm.data.schema import REQUIRED_GROUP
 from jetfm.modeling.targets.base import MPMTarget, TargetInputs, TargetOutput
 
 
@@ -44,13 +47,30 @@ class FlowTarget(MPMTarget):
     def forward(self, states: torch.Tensor, inputs: TargetInputs) -> TargetOutput:
         context = states.float()
         nll = states.new_zeros((), dtype=torch.float32)
+        # Exact spikes in the data (a constant fill value, a rounded feature) are delta
+        # functions a flow can fit to unbounded likelihood, which then dominates the loss:
+        # dequantise with a little Gaussian noise, and score track parameters only for
+        # charged particles (a neutral's track features are a fill value, not a measurement).
+        noise = float(self.options.get("flow_dequantise", 0.01))
+        pid = inputs.jet.get("pid")
+        charged = pid[inputs.masked][:, 0] != 0 if pid is not None else None
         for g, flow in self.flows.items():
             if g not in inputs.features:
                 break  # later groups are conditioned on this one
             x = inputs.features[g].float()
+            scored = x
+            if noise > 0:
+                scored = x + noise * torch.randn(
+                    x.shape, generator=inputs.generator, device=x.device, dtype=x.dtype
+                )
             # Flows are evaluated in float32: spline bin searches are fragile in bf16.
             with torch.autocast(device_type=states.device.type, enabled=False):
-                nll = nll - flow(context).log_prob(x).mean()
+                log_prob = flow(context).log_prob(scored)
+            if g != REQUIRED_GROUP and charged is not None:
+                weight = charged.to(log_prob.dtype)
+                nll = nll - (log_prob * weight).sum() / weight.sum().clamp(min=1.0)
+            else:
+                nll = nll - log_prob.mean()
             context = torch.cat([context, x], dim=-1)
         return TargetOutput(loss=nll)
 
