@@ -15,7 +15,7 @@ import argparse
 
 import torch
 from bench_pretrain import MAX_PARTICLES, cuda_sync, make_batch, trim
-from benchutil import interleaved_rates, write_json_atomic
+from benchutil import interleaved_rates, variant_report, write_json_atomic
 
 from jetfm.configuration import JetFMConfig
 from jetfm.modeling.heads import JetFMForJetTagging
@@ -75,24 +75,14 @@ def time_forward(
         repeats=steps,
         sync=cuda_sync(device),
     )
+    report = variant_report(timed, widths, BASELINE)
     rate = {name: t["rate"] for name, t in timed.items()}
     return {
         "size": size,
         "batch_size": batch_size,
         "mean_particles": mean_particles,
         "mean_particles_actual": float(batch["mask"].sum(1).float().mean()),
-        "baseline": BASELINE,
-        "variants": {
-            name: {
-                "width": widths[name],
-                "jets_per_s": t["rate"],
-                "jets_per_s_median": t["rate_median"],
-                "jets_per_s_rounds": t["rates"],
-                "steps_per_round": t["repeats"],
-            }
-            for name, t in timed.items()
-        },
-        "ratio_vs_baseline": {name: r / rate[BASELINE] for name, r in rate.items()},
+        **report,
         "ratios": {"longest_vs_pad128": rate["longest"] / rate[BASELINE]},
     }
 

@@ -33,24 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchutil import reset_peak_rss, status_mib
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _status_mib(key: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 # --- memory child ----------------------------------------------------------------------------
@@ -62,12 +47,12 @@ def child(model_dir: str, path: str, out_dir: str, step_size: int) -> dict:
 
     torch.set_num_threads(1)
     predictor = make_predictor(model_dir)
-    rss_imports = _status_mib("VmRSS")
-    reset = _reset_peak()
+    rss_imports = status_mib("VmRSS")
+    reset = reset_peak_rss()
     start = time.perf_counter()
     summary = predict_files(predictor, path, out_dir, step_size=step_size, progress=False)
     if reset:
-        peak = _status_mib("VmHWM")
+        peak = status_mib("VmHWM")
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return dict(

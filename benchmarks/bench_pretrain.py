@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from benchutil import interleaved_rates, write_json_atomic
+from benchutil import interleaved_rates, variant_report, write_json_atomic
 
 from jetfm.configuration import JetFMConfig
 from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling, sample_particle_mask
@@ -132,24 +132,14 @@ def time_variants(
         repeats=steps,
         sync=cuda_sync(device),
     )
+    report = variant_report(timed, widths, BASELINE)
     rate = {name: t["rate"] for name, t in timed.items()}
     return {
         "size": size,
         "batch_size": batch_size,
         "mean_particles": mean_particles,
         "mean_particles_actual": float(batch["mask"].sum(1).float().mean()),
-        "baseline": BASELINE,
-        "variants": {
-            name: {
-                "width": widths[name],
-                "jets_per_s": t["rate"],
-                "jets_per_s_median": t["rate_median"],
-                "jets_per_s_rounds": t["rates"],
-                "steps_per_round": t["repeats"],
-            }
-            for name, t in timed.items()
-        },
-        "ratio_vs_baseline": {name: r / rate[BASELINE] for name, r in rate.items()},
+        **report,
         "ratios": {
             "dropped_vs_encoder_longest": rate["dropped/longest"]
             / rate["encoder_mask_tokens/longest"],

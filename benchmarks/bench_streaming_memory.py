@@ -24,27 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchutil import write_json_atomic
+from benchutil import reset_peak_rss, status_mib, write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _status_mib(key: str) -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM), so import-time spikes do not count."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def child(mode: str, path: str, processor_dir: str, step_size: int) -> dict:
@@ -54,8 +36,8 @@ def child(mode: str, path: str, processor_dir: str, step_size: int) -> dict:
     from jetfm.data import JetCollator, JetDataset, JetProcessor, StreamingJetDataset
 
     processor = JetProcessor.from_pretrained(processor_dir)
-    rss_imports = _status_mib("VmRSS")
-    reset = _reset_peak()
+    rss_imports = status_mib("VmRSS")
+    reset = reset_peak_rss()
     start = time.perf_counter()
     collator = JetCollator(targets=("labels",))
     if mode == "streaming":
@@ -66,7 +48,7 @@ def child(mode: str, path: str, processor_dir: str, step_size: int) -> dict:
     for batch in DataLoader(ds, batch_size=256, collate_fn=collator):
         jets += len(batch["labels"])
     if reset:
-        peak = _status_mib("VmHWM")  # peak since the reset: the streaming itself
+        peak = status_mib("VmHWM")  # peak since the reset: the streaming itself
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB
     return dict(

@@ -154,3 +154,43 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def status_mib(key: str) -> float:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``, ...) in MiB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM), so import-time spikes do not count."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def variant_report(
+    timed: dict[str, dict[str, Any]], widths: dict[str, int], baseline: str
+) -> dict[str, Any]:
+    """Per-variant jets/s (from :func:`interleaved_rates`) and ratios against ``baseline``."""
+    rate = {name: t["rate"] for name, t in timed.items()}
+    return {
+        "baseline": baseline,
+        "variants": {
+            name: {
+                "width": widths[name],
+                "jets_per_s": t["rate"],
+                "jets_per_s_median": t["rate_median"],
+                "jets_per_s_rounds": t["rates"],
+                "steps_per_round": t["repeats"],
+            }
+            for name, t in timed.items()
+        },
+        "ratio_vs_baseline": {name: r / rate[baseline] for name, r in rate.items()},
+    }
