@@ -65,6 +65,10 @@ class JetFMConfig(PretrainedConfig):
             particles) as an extra token, so that pre-training also trains the class-attention
             pooler that the fine-tuning heads read (off by default: on short synthetic runs
             it slowed the decoder's use of the visible particles).
+        decoder_sees_visible: let the decoder's masked slots attend to the visible particles'
+            states. ``False`` makes the context tokens (registers, jet token) the only route
+            from the visible particles to the answer, so the encoder must summarise the jet
+            instead of the decoder copying the pT-neighbours of a masked slot.
         pid_side_target: add a cross-entropy side-target on the particle type.
         target_options: target-specific settings (e.g. number of codes, flow transforms).
         head_hidden_size / head_dropout_prob: task heads' MLP.
@@ -99,6 +103,7 @@ class JetFMConfig(PretrainedConfig):
         decoder_num_layers: int = 2,
         decoder_num_attention_heads: int = 4,
         decoder_jet_token: bool = False,
+        decoder_sees_visible: bool = True,
         pid_side_target: bool = True,
         target_options: dict[str, Any] | None = None,
         head_hidden_size: int | None = None,
@@ -142,6 +147,7 @@ class JetFMConfig(PretrainedConfig):
         self.decoder_num_layers = decoder_num_layers
         self.decoder_num_attention_heads = decoder_num_attention_heads
         self.decoder_jet_token = decoder_jet_token
+        self.decoder_sees_visible = decoder_sees_visible
         self.pid_side_target = pid_side_target
         self.target_options = dict(target_options or {})
         self.head_hidden_size = head_hidden_size

@@ -89,11 +89,37 @@ class ComponentLossTrainer(transformers.Trainer):
     averaged over the steps since the last log line (main process values)."""
 
     LOG_KEYS = ("perplexity", "usage")
+    #: evaluation batches on which MPM models' context gain is measured (0: not measured);
+    #: a few batches suffice to see whether the jet context is being used
+    context_gain_batches = 4
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._component_sums: dict[str, Any] = {}
         self._component_counts: dict[str, int] = {}
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        """The usual evaluation, plus (MPM models) ``{prefix}_context_gain``: how much the
+        loss rises when jets are decoded from another jet's context (see
+        :mod:`jetfm.diagnostics`)."""
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        from itertools import islice
+
+        from jetfm.diagnostics import context_gain
+        from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
+
+        model = self.accelerator.unwrap_model(self.model)
+        is_mpm = isinstance(model, JetFMForMaskedParticleModeling)
+        if self.context_gain_batches <= 0 or dataset is None or not is_mpm:
+            return metrics
+
+        loader = self.get_eval_dataloader(dataset)
+        gain = context_gain(model, islice(loader, self.context_gain_batches))
+        extra = {f"{metric_key_prefix}_context_gain": round(gain["context_gain"], 5)}
+        self.log(extra)
+        metrics.update(extra)
+        return metrics
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(

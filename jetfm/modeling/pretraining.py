@@ -134,9 +134,14 @@ class MPMDecoder(nn.Module):
         mask: torch.Tensor,
         masked: torch.Tensor,
         replace_masked: bool = True,
+        sees_visible: bool = True,
     ) -> torch.Tensor:
         """``states`` ``(B, N, D)`` in their slots and context tokens ``registers`` ``(B, R, D)``
-        (registers, optionally the jet state) → decoder states ``(B, N, Dd)``."""
+        (registers, optionally the jet state) → decoder states ``(B, N, Dd)``.
+
+        With ``sees_visible=False`` the masked slots attend only to each other and to the
+        context tokens, not to the visible particles' states: the jet summary is then the only
+        route to the answer (see ``JetFMConfig.decoder_sees_visible``)."""
         b, n = mask.shape
         x = self.input_proj(states)
         if replace_masked:
@@ -145,7 +150,8 @@ class MPMDecoder(nn.Module):
         x = masked_fill_padding(x + self.rank_embedding(ranks), mask)  # padding stays padding
         r = registers.shape[1]
         h = torch.cat([self.input_proj(registers), x], dim=1)
-        h_mask = torch.cat([mask.new_ones(b, r), mask], dim=1)
+        keys = mask if sees_visible else masked & mask
+        h_mask = torch.cat([mask.new_ones(b, r), keys], dim=1)
         for block in self.blocks:
             h = block(h, h_mask)
         return self.norm(h[:, r:])
@@ -245,8 +251,14 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         r = self.config.num_register_tokens
         return masked_fill_padding(x[:, r:], mask), self._context_tokens(x, full_mask)
 
-    def decode(self, kinematics, mask, pid=None, tracks=None, masked=None, generator=None):
-        """Run encoder and decoder; returns ``(decoder states (B,N,Dd), masked (B,N))``."""
+    def decode(
+        self, kinematics, mask, pid=None, tracks=None, masked=None, generator=None, context_shift=0
+    ):
+        """Run encoder and decoder; returns ``(decoder states (B,N,Dd), masked (B,N))``.
+
+        ``context_shift=k`` hands each jet's masked slots the encoder output of the jet ``k``
+        places further in the batch (a diagnostic: see :func:`jetfm.diagnostics.context_gain`).
+        """
         if kinematics.dim() != 3:
             raise ValueError(
                 f"kinematics must have shape (batch, particles, features), got "
@@ -267,8 +279,18 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             self._encode_with_mask_tokens if self.config.mask_in_encoder else self._encode_visible
         )
         states, registers = encode(kinematics, pid, tracks, mask, masked)
+        if context_shift:
+            # mask tokens through the encoder carry their own jet's context: move them too
+            visible = (mask if self.config.mask_in_encoder else mask & ~masked).unsqueeze(-1)
+            states = torch.where(visible, states.roll(context_shift, 0), states)
+            registers = registers.roll(context_shift, 0)
         decoded = self.decoder(
-            states, registers, mask, masked, replace_masked=not self.config.mask_in_encoder
+            states,
+            registers,
+            mask,
+            masked,
+            replace_masked=not self.config.mask_in_encoder,
+            sees_visible=getattr(self.config, "decoder_sees_visible", True),
         )
         return decoded, masked
 
@@ -286,6 +308,7 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         masked: torch.Tensor | None = None,
         return_loss: bool = True,
         return_dict: bool | None = None,
+        context_shift: int = 0,
     ) -> MaskedParticleModelingOutput | tuple:
         r"""
         Args:
@@ -295,6 +318,8 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             tracks: ``(B, N, 4)`` normalised track parameters, optional (also reconstructed).
             masked: optional precomputed ``(B, N)`` bool mask of the particles to hide; drawn
                 at random otherwise (with a fixed seed in eval mode, for reproducible losses).
+            context_shift: diagnostic; decode each jet from the encoder output of the jet
+                this many places further in the batch (0: its own).
             return_loss: kept for the Trainer (it computes eval losses only for models whose
                 ``forward`` has ``return_loss=True``); the loss is always computed.
         """
@@ -303,7 +328,9 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             mask = torch.ones(kinematics.shape[:2], dtype=torch.bool, device=kinematics.device)
         mask = mask.bool()
         generator = self._generator(kinematics.device)
-        decoded, masked = self.decode(kinematics, mask, pid, tracks, masked, generator)
+        decoded, masked = self.decode(
+            kinematics, mask, pid, tracks, masked, generator, context_shift
+        )
         states = decoded[masked]
         jet = {"kinematics": kinematics, "pid": pid, "tracks": tracks}
         features = {
