@@ -369,3 +369,19 @@ def test_release_packages_a_finished_pretraining_run(tmp_path, jetclass_file):
                  "Trained on simulation only."):  # fmt: skip
         assert fact in card, fact
     assert main([*args[:5], "--pretrained", str(tmp_path / "nowhere")]) == 2
+
+
+def test_shipped_mpm_vq_base_loads_offline_with_its_codebook():
+    """The tokenized-target checkpoint ships its VQ-VAE codebook (``tokenizer/``): the backbone
+    and the tokenizer load by name, offline, and the tokenizer encodes particles to codes."""
+    from jetfm.data.processor import JetProcessor
+    from jetfm.tokenizer import ParticleTokenizer
+
+    folder = resolve_pretrained("mpm-vq-base")
+    assert JetFMModel.from_pretrained("mpm-vq-base").config.mpm_target == "vqvae"
+    tok = ParticleTokenizer.from_pretrained(str(Path(folder) / "tokenizer"))
+    assert tok.config.num_codes == 512
+    proc = JetProcessor.from_pretrained(str(folder))
+    assert set(tok.config.feature_groups) <= set(proc.feature_groups)
+    card = (Path(folder) / "README.md").read_text()
+    assert "0.477" in card and "vqvae" in card
