@@ -73,6 +73,11 @@ class JetFMConfig(PretrainedConfig):
             states. ``False`` makes the context tokens (registers, jet token) the only route
             from the visible particles to the answer, so the encoder must summarise the jet
             instead of the decoder copying the pT-neighbours of a masked slot.
+        mpm_embedding_lr_scale: MPM pre-training only: the particle embedding's learning rate
+            relative to the rest of the model; 0 keeps it frozen at its random
+            initialisation. Short MPM runs otherwise squeeze the embedding into one or two
+            directions (mostly pT; see :func:`jetfm.diagnostics.embedding_rank`), which made
+            the pre-trained backbone a worse fine-tuning start than random weights.
         pid_side_target: add a cross-entropy side-target on the particle type.
         target_options: target-specific settings (e.g. number of codes, flow transforms).
         head_hidden_size / head_dropout_prob: task heads' MLP.
@@ -108,6 +113,7 @@ class JetFMConfig(PretrainedConfig):
         decoder_num_attention_heads: int = 4,
         decoder_jet_token: bool = False,
         decoder_sees_visible: bool = True,
+        mpm_embedding_lr_scale: float = 1.0,
         pid_side_target: bool = True,
         target_options: dict[str, Any] | None = None,
         head_hidden_size: int | None = None,
@@ -128,6 +134,8 @@ class JetFMConfig(PretrainedConfig):
             )
         if mpm_target not in MPM_TARGETS:
             raise ValueError(f"mpm_target must be one of {MPM_TARGETS}, got {mpm_target!r}")
+        if mpm_embedding_lr_scale < 0:
+            raise ValueError(f"mpm_embedding_lr_scale must be >= 0, got {mpm_embedding_lr_scale}")
         if not 0.0 < mask_fraction < 1.0:
             raise ValueError(f"mask_fraction must be in (0, 1), got {mask_fraction}")
         self.hidden_size = hidden_size
@@ -152,6 +160,7 @@ class JetFMConfig(PretrainedConfig):
         self.decoder_num_attention_heads = decoder_num_attention_heads
         self.decoder_jet_token = decoder_jet_token
         self.decoder_sees_visible = decoder_sees_visible
+        self.mpm_embedding_lr_scale = mpm_embedding_lr_scale
         self.pid_side_target = pid_side_target
         self.target_options = dict(target_options or {})
         self.head_hidden_size = head_hidden_size

@@ -83,6 +83,10 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
     return TrainingArguments(**defaults)
 
 
+#: parameter names of an MPM model's particle embedding (see ``mpm_embedding_lr_scale``)
+EMBEDDING_PREFIX = "jetfm.embeddings."
+
+
 class ComponentLossTrainer(transformers.Trainer):
     """``Trainer`` that also logs the model output's scalar diagnostics — every
     ``*_loss`` field (e.g. ``target_loss``, ``pid_loss``) and ``perplexity`` / ``usage`` —
@@ -100,13 +104,14 @@ class ComponentLossTrainer(transformers.Trainer):
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         """The usual evaluation, plus (MPM models) ``{prefix}_context_gain``: how much the
-        loss rises when jets are decoded from another jet's context (see
-        :mod:`jetfm.diagnostics`)."""
+        loss rises when jets are decoded from another jet's context, and
+        ``{prefix}_embedding_rank`` / ``{prefix}_state_common_share``: how far the particle
+        states have collapsed (see :mod:`jetfm.diagnostics`)."""
         metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         from itertools import islice
 
-        from jetfm.diagnostics import context_gain
+        from jetfm.diagnostics import context_gain, representation_collapse
         from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
 
         model = self.accelerator.unwrap_model(self.model)
@@ -116,10 +121,43 @@ class ComponentLossTrainer(transformers.Trainer):
 
         loader = self.get_eval_dataloader(dataset)
         gain = context_gain(model, islice(loader, self.context_gain_batches))
-        extra = {f"{metric_key_prefix}_context_gain": round(gain["context_gain"], 5)}
+        collapse = representation_collapse(model, islice(loader, self.context_gain_batches))
+        extra = {
+            f"{metric_key_prefix}_context_gain": round(gain["context_gain"], 5),
+            f"{metric_key_prefix}_embedding_rank": round(collapse["embedding_rank"], 3),
+            f"{metric_key_prefix}_state_common_share": round(collapse["state_common_share"], 4),
+        }
         self.log(extra)
         metrics.update(extra)
         return metrics
+
+    def create_optimizer(self, model=None):
+        """The usual optimiser; for MPM models with ``config.mpm_embedding_lr_scale`` ≠ 1 the
+        particle embedding gets its own parameter groups at that fraction of the LR."""
+        opt_model = self.model if model is None else model
+        config = getattr(opt_model, "config", None)
+        scale = getattr(config, "mpm_embedding_lr_scale", 1.0)
+        if self.optimizer is None and scale != 1.0:
+            decay = set(self.get_decay_parameter_names(opt_model))
+            groups = []
+            for in_embedding in (False, True):
+                for decayed in (True, False):
+                    params = [
+                        p
+                        for n, p in opt_model.named_parameters()
+                        if p.requires_grad
+                        and (n in decay) == decayed
+                        and n.startswith(EMBEDDING_PREFIX) == in_embedding
+                    ]
+                    if params:
+                        group = {"params": params}
+                        group["weight_decay"] = self.args.weight_decay if decayed else 0.0
+                        if in_embedding:
+                            group["lr"] = self.args.learning_rate * scale
+                        groups.append(group)
+            cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+            self.optimizer = cls(groups, **kwargs)
+        return super().create_optimizer(model)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(

@@ -215,6 +215,66 @@ def test_context_gain_measures_use_of_the_jets_own_context():
         context_gain(trained, [_batch(n=1)])
 
 
+def test_representation_collapse_sees_a_collapsed_backbone():
+    """A random embedding spreads particles over several directions; one whose output
+    depends on a single input feature puts them on one line (rank 1, top share 1). A block
+    that adds one large vector to every particle makes the final states alike."""
+    from jetfm.diagnostics import representation_collapse as collapse_of
+
+    model = _model("regression")
+    batches = [_batch(seed=s) for s in range(3)]
+    healthy = collapse_of(model, batches)
+    assert healthy["embedding_rank"] > 1.5 and healthy["embedding_top_share"] < 0.9, healthy
+    assert healthy["state_common_share"] < 0.7, healthy
+    with torch.no_grad():  # the feed-forward output bias is added to every particle
+        block = model.jetfm.layers[-1]
+        block.ls2.gamma.fill_(1.0)
+        block.ff.down.bias.copy_(100 * torch.randn_like(block.ff.down.bias))
+    assert collapse_of(model, batches)["state_common_share"] > 0.95
+    emb = model.jetfm.embeddings
+    with torch.no_grad():  # only feature 0 reaches the output, through one linear direction
+        first = emb.mlps["kinematics"]
+        first[0].weight[:, 1:] = 0
+        first[0].bias.zero_()
+        first[1] = torch.nn.Identity()
+        for name in ("tracks",):
+            emb.mlps[name][2].weight.zero_(), emb.mlps[name][2].bias.zero_()
+        emb.pid_type.weight.zero_(), emb.pid_linear.weight.zero_(), emb.pid_linear.bias.zero_()
+    collapsed = collapse_of(model, batches)
+    assert collapsed["embedding_rank"] < 1.2 and collapsed["embedding_top_share"] > 0.95, collapsed
+    assert model.training  # left as found
+    with pytest.raises(ValueError, match="two real particles"):
+        collapse_of(model, [])
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.1])
+def test_embedding_lr_scale(scale, tmp_path):
+    """mpm_embedding_lr_scale=0 keeps the particle embedding at its initial weights while the
+    rest trains; another value gives the embedding its own LR in the Trainer's optimiser."""
+    model = _model("regression", mpm_embedding_lr_scale=scale)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    args = training_arguments(
+        str(tmp_path), seed=0, max_steps=5, per_device_train_batch_size=16, learning_rate=1e-3,
+        warmup_steps=0, lr_scheduler_type="constant", save_strategy="no",
+    )  # fmt: skip
+    trainer = run_training(
+        model, args, SyntheticJetDataset(64), data_collator=pad_collate,
+        trainer_cls=ComponentLossTrainer,
+    )  # fmt: skip
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    in_embedding = {n for n in before if n.startswith("jetfm.embeddings.")}
+    assert in_embedding and moved - in_embedding
+    lrs = sorted({g["lr"] for g in trainer.optimizer.param_groups})
+    if scale == 0:
+        assert not moved & in_embedding
+        assert lrs == [1e-3]  # frozen parameters are not in the optimiser at all
+    else:
+        assert in_embedding <= moved
+        assert lrs == pytest.approx([1e-4, 1e-3])
+    reloaded = JetFMForMaskedParticleModeling.from_pretrained(tmp_path)
+    assert reloaded.config.mpm_embedding_lr_scale == scale
+
+
 def test_pid_side_target_optional():
     model = _model("regression").eval()
     b = _batch()

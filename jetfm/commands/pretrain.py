@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 TARGETS = ("vqvae", "kmeans", "regression", "flow", "diffusion")
 SIZES = ("tiny", "small", "base", "large")
+#: default --embedding-lr-scale (see JetFMConfig.mpm_embedding_lr_scale)
+EMBEDDING_LR_SCALE = 1.0
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +61,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mask-in-encoder",
         action="store_true",
         help="send mask tokens through the encoder (arXiv 2401.13537) instead of dropping them",
+    )
+    parser.add_argument(
+        "--embedding-lr-scale",
+        type=float,
+        default=EMBEDDING_LR_SCALE,
+        help="particle embedding LR relative to --lr (0: keep it frozen at its random init, "
+        "which keeps the backbone fine-tunable; see docs/guide/pretraining.md)",
+    )
+    parser.add_argument(
+        "--layer-scale-init",
+        type=float,
+        default=None,
+        help="initial LayerScale of the blocks (default: the config's, 1e-3)",
     )
     parser.add_argument(
         "--num-codes", type=int, default=512, help="k-means codes (--target kmeans)"
@@ -181,6 +196,8 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
             extra["tokenizer"] = ParticleTokenizer.from_pretrained(str(ckpt / "tokenizer"))
         return JetFMForMaskedParticleModeling(config), extra
 
+    if args.embedding_lr_scale < 0:
+        raise JetFMError(f"--embedding-lr-scale must be >= 0, got {args.embedding_lr_scale}")
     options: dict[str, Any] = {}
     tokenizer = None
     if args.target == "vqvae":
@@ -213,7 +230,9 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
         mpm_target=args.target,
         mask_fraction=args.mask_fraction,
         mask_in_encoder=args.mask_in_encoder,
+        mpm_embedding_lr_scale=args.embedding_lr_scale,
         target_options=options,
+        **({} if args.layer_scale_init is None else {"layer_scale_init": args.layer_scale_init}),
     )
     torch.manual_seed(args.seed)
     model = JetFMForMaskedParticleModeling(config)

@@ -190,6 +190,8 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             else None
         )
         self.post_init()
+        if config.mpm_embedding_lr_scale == 0:  # see JetFMConfig.mpm_embedding_lr_scale
+            self.jetfm.embeddings.requires_grad_(False)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
