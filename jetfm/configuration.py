@@ -78,6 +78,10 @@ class JetFMConfig(PretrainedConfig):
             initialisation. Short MPM runs otherwise squeeze the embedding into one or two
             directions (mostly pT; see :func:`jetfm.diagnostics.embedding_rank`), which made
             the pre-trained backbone a worse fine-tuning start than random weights.
+        mpm_encoder_delay: MPM pre-training only: fraction of the steps during which the
+            encoder (and embedding) stay frozen while the decoder learns to read them, then
+            a linear LR ramp over as many steps. Without it, short runs were measured to
+            silence the encoder early (every particle's final state nearly the same vector).
         pid_side_target: add a cross-entropy side-target on the particle type.
         target_options: target-specific settings (e.g. number of codes, flow transforms).
         head_hidden_size / head_dropout_prob: task heads' MLP.
@@ -114,6 +118,7 @@ class JetFMConfig(PretrainedConfig):
         decoder_jet_token: bool = False,
         decoder_sees_visible: bool = True,
         mpm_embedding_lr_scale: float = 1.0,
+        mpm_encoder_delay: float = 0.0,
         pid_side_target: bool = True,
         target_options: dict[str, Any] | None = None,
         head_hidden_size: int | None = None,
@@ -136,6 +141,8 @@ class JetFMConfig(PretrainedConfig):
             raise ValueError(f"mpm_target must be one of {MPM_TARGETS}, got {mpm_target!r}")
         if mpm_embedding_lr_scale < 0:
             raise ValueError(f"mpm_embedding_lr_scale must be >= 0, got {mpm_embedding_lr_scale}")
+        if not 0.0 <= mpm_encoder_delay < 0.5:
+            raise ValueError(f"mpm_encoder_delay must be in [0, 0.5), got {mpm_encoder_delay}")
         if not 0.0 < mask_fraction < 1.0:
             raise ValueError(f"mask_fraction must be in (0, 1), got {mask_fraction}")
         self.hidden_size = hidden_size
@@ -161,6 +168,7 @@ class JetFMConfig(PretrainedConfig):
         self.decoder_jet_token = decoder_jet_token
         self.decoder_sees_visible = decoder_sees_visible
         self.mpm_embedding_lr_scale = mpm_embedding_lr_scale
+        self.mpm_encoder_delay = mpm_encoder_delay
         self.pid_side_target = pid_side_target
         self.target_options = dict(target_options or {})
         self.head_hidden_size = head_hidden_size

@@ -215,6 +215,11 @@ class RampedLambda:
     """LR multiplier of the backbone: ``base(step)`` × 0 until ``freeze_steps``, then a linear
     ramp to 1 over ``ramp_steps``. A class (not a closure) so the scheduler state saves."""
 
+    # ``LambdaLR.state_dict`` stores each callable's ``__dict__``; keeping ``base`` (a
+    # function) out of it keeps scheduler.pt loadable with ``torch.load(weights_only=True)``,
+    # which the Trainer uses on --resume.
+    __slots__ = ("base", "__dict__")
+
     def __init__(
         self, base: Callable[[int], float], freeze_steps: int, ramp_steps: int, scale: float = 1.0
     ):

@@ -87,6 +87,13 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
 EMBEDDING_PREFIX = "jetfm.embeddings."
 
 
+def _mpm_part(name: str) -> str:
+    """Which part of an MPM model a parameter belongs to: embedding, encoder or rest."""
+    if name.startswith(EMBEDDING_PREFIX):
+        return "embedding"
+    return "encoder" if name.startswith("jetfm.") else "rest"
+
+
 class ComponentLossTrainer(transformers.Trainer):
     """``Trainer`` that also logs the model output's scalar diagnostics — every
     ``*_loss`` field (e.g. ``target_loss``, ``pid_loss``) and ``perplexity`` / ``usage`` —
@@ -131,33 +138,66 @@ class ComponentLossTrainer(transformers.Trainer):
         metrics.update(extra)
         return metrics
 
+    @staticmethod
+    def _mpm_schedule(model: Any) -> tuple[float, float]:
+        """``(mpm_embedding_lr_scale, mpm_encoder_delay)`` of an MPM model ((1, 0) otherwise)."""
+        from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
+
+        if not isinstance(model, JetFMForMaskedParticleModeling):
+            return 1.0, 0.0
+        return float(model.config.mpm_embedding_lr_scale), float(model.config.mpm_encoder_delay)
+
     def create_optimizer(self, model=None):
-        """The usual optimiser; for MPM models with ``config.mpm_embedding_lr_scale`` ≠ 1 the
-        particle embedding gets its own parameter groups at that fraction of the LR."""
+        """The usual optimiser; for MPM models with ``mpm_embedding_lr_scale`` ≠ 1 or
+        ``mpm_encoder_delay`` > 0 the parameters are grouped into the particle embedding,
+        the encoder and the rest (decoder, target), so that each part gets its own LR."""
         opt_model = self.model if model is None else model
-        config = getattr(opt_model, "config", None)
-        scale = getattr(config, "mpm_embedding_lr_scale", 1.0)
-        if self.optimizer is None and scale != 1.0:
+        scale, delay = self._mpm_schedule(opt_model)
+        if self.optimizer is None and (scale != 1.0 or delay > 0):
             decay = set(self.get_decay_parameter_names(opt_model))
             groups = []
-            for in_embedding in (False, True):
+            for part in ("rest", "encoder", "embedding"):
                 for decayed in (True, False):
                     params = [
                         p
                         for n, p in opt_model.named_parameters()
-                        if p.requires_grad
-                        and (n in decay) == decayed
-                        and n.startswith(EMBEDDING_PREFIX) == in_embedding
+                        if p.requires_grad and (n in decay) == decayed and _mpm_part(n) == part
                     ]
                     if params:
-                        group = {"params": params}
+                        group = {"params": params, "jetfm_part": part}
                         group["weight_decay"] = self.args.weight_decay if decayed else 0.0
-                        if in_embedding:
+                        if part == "embedding":
                             group["lr"] = self.args.learning_rate * scale
                         groups.append(group)
             cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
             self.optimizer = cls(groups, **kwargs)
         return super().create_optimizer(model)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        """The usual schedule; with ``mpm_encoder_delay`` the encoder and embedding stay
+        frozen for that fraction of the steps, then ramp up linearly over as many steps."""
+        _, delay = self._mpm_schedule(self.model)
+        if self.lr_scheduler is not None or delay <= 0:
+            return super().create_scheduler(num_training_steps, optimizer)
+        from torch.optim.lr_scheduler import LambdaLR
+
+        from jetfm.finetuning import RampedLambda
+
+        base = super().create_scheduler(num_training_steps, optimizer)
+        if not isinstance(base, LambdaLR):
+            raise ValueError(
+                f"mpm_encoder_delay needs a LambdaLR schedule; lr_scheduler_type="
+                f"{self.args.lr_scheduler_type!r} gives {type(base).__name__}"
+            )
+        steps = round(delay * num_training_steps)
+        lambdas = [
+            fn if g.get("jetfm_part", "rest") == "rest" else RampedLambda(fn, steps, steps)
+            for fn, g in zip(base.lr_lambdas, base.optimizer.param_groups, strict=True)
+        ]
+        for g in base.optimizer.param_groups:  # restart from the base LRs, new multipliers
+            g["lr"] = g["initial_lr"]
+        self.lr_scheduler = LambdaLR(base.optimizer, lambdas)
+        return self.lr_scheduler
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(

@@ -275,6 +275,35 @@ def test_embedding_lr_scale(scale, tmp_path):
     assert reloaded.config.mpm_embedding_lr_scale == scale
 
 
+def test_encoder_delay_freezes_then_ramps_the_encoder(tmp_path):
+    """mpm_encoder_delay=0.2 over 10 steps: encoder LR 0 for 2 steps, half at step 2, full
+    from step 3; the decoder trains at the full LR throughout."""
+    from transformers import TrainerCallback
+
+    seen: list[dict[str, float]] = []
+
+    class RecordLR(TrainerCallback):
+        def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+            seen.append({g["jetfm_part"]: g["lr"] for g in optimizer.param_groups})
+
+    model = _model("regression", mpm_encoder_delay=0.2)
+    encoder_before = model.jetfm.layers[0].attn.q.weight.detach().clone()
+    args = training_arguments(
+        str(tmp_path), seed=0, max_steps=10, per_device_train_batch_size=16, learning_rate=1e-3,
+        warmup_steps=0, lr_scheduler_type="constant", save_strategy="no",
+    )  # fmt: skip
+    run_training(
+        model, args, SyntheticJetDataset(64), data_collator=pad_collate,
+        trainer_cls=ComponentLossTrainer, callbacks=[RecordLR()],
+    )  # fmt: skip
+    encoder = [round(lr / 1e-3, 3) for lr in (step["encoder"] for step in seen)]
+    assert encoder[:5] == [0.0, 0.0, 0.5, 1.0, 1.0], encoder
+    assert all(step["rest"] == pytest.approx(1e-3) for step in seen)
+    assert not torch.equal(model.jetfm.layers[0].attn.q.weight, encoder_before)
+    with pytest.raises(ValueError, match="mpm_encoder_delay"):
+        JetFMConfig(mpm_encoder_delay=0.7)
+
+
 def test_pid_side_target_optional():
     model = _model("regression").eval()
     b = _batch()
@@ -391,6 +420,10 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
         extra = ["--tokenizer", tok_dir] if target == "vqvae" else []
         extra += ["--num-codes", 16] if target == "kmeans" else []
         extra += ["--streaming"] if target == "diffusion" else []
+        # grouped LRs and the encoder ramp must survive checkpointing and --resume below
+        extra += (
+            ["--encoder-delay", 0.25, "--embedding-lr-scale", 0] if target == "regression" else []
+        )
         assert _cli("pretrain", *common, "--target", target, "--size", "tiny", "--output", out,
                     "--max-steps", 5, *extra) == 0  # fmt: skip
         names = {p.name for p in out.iterdir()}
@@ -417,6 +450,8 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
                 out, "--max-steps", 8, "--resume") == 0  # fmt: skip
     run = json.loads((out / "run_config.json").read_text())
     assert run["global_step"] == 8 and run["resumed_from"].endswith("checkpoint-5")
+    resumed = JetFMForMaskedParticleModeling.from_pretrained(out)
+    assert (resumed.config.mpm_encoder_delay, resumed.config.mpm_embedding_lr_scale) == (0.25, 0)
 
 
 def test_cli_errors_are_clear(jetclass_file, tmp_path, capsys):

@@ -70,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "which keeps the backbone fine-tunable; see docs/guide/pretraining.md)",
     )
     parser.add_argument(
+        "--encoder-delay",
+        type=float,
+        default=0.0,
+        help="fraction of the steps with the encoder frozen (then ramped up over as many), "
+        "so the decoder learns to read it first; see docs/guide/pretraining.md",
+    )
+    parser.add_argument(
         "--layer-scale-init",
         type=float,
         default=None,
@@ -198,6 +205,8 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
 
     if args.embedding_lr_scale < 0:
         raise JetFMError(f"--embedding-lr-scale must be >= 0, got {args.embedding_lr_scale}")
+    if not 0 <= args.encoder_delay < 0.5:
+        raise JetFMError(f"--encoder-delay must be in [0, 0.5), got {args.encoder_delay}")
     options: dict[str, Any] = {}
     tokenizer = None
     if args.target == "vqvae":
@@ -231,6 +240,7 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
         mask_fraction=args.mask_fraction,
         mask_in_encoder=args.mask_in_encoder,
         mpm_embedding_lr_scale=args.embedding_lr_scale,
+        mpm_encoder_delay=args.encoder_delay,
         target_options=options,
         **({} if args.layer_scale_init is None else {"layer_scale_init": args.layer_scale_init}),
     )
