@@ -37,13 +37,13 @@ from typing import Any
 import numpy as np
 import torch
 import transformers
-from torch.optim.lr_scheduler import LambdaLR
 from transformers import EarlyStoppingCallback, PreTrainedModel
 
 from jetfm.configuration import SIZE_PRESETS, JetFMConfig
 from jetfm.data.schema import IGNORE_INDEX
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
 from jetfm.modeling.heads import JetFMForJetTagging, JetFMForTrackID, JetFMForVertexFinding
+from jetfm.training import RampedLambda, ramp_param_groups
 
 logger = logging.getLogger(__name__)
 
@@ -210,35 +210,6 @@ def encoder_parameter(name: str) -> bool:
     return not rest.startswith(POOLING_PREFIXES)
 
 
-# --- the backbone learning-rate ramp --------------------------------------------------------
-class RampedLambda:
-    """LR multiplier of the backbone: ``base(step)`` × 0 until ``freeze_steps``, then a linear
-    ramp to 1 over ``ramp_steps``. A class (not a closure) so the scheduler state saves."""
-
-    # ``LambdaLR.state_dict`` stores each callable's ``__dict__``; keeping ``base`` (a
-    # function) out of it keeps scheduler.pt loadable with ``torch.load(weights_only=True)``,
-    # which the Trainer uses on --resume.
-    __slots__ = ("base", "__dict__")
-
-    def __init__(
-        self, base: Callable[[int], float], freeze_steps: int, ramp_steps: int, scale: float = 1.0
-    ):
-        self.base = base
-        self.freeze_steps = int(freeze_steps)
-        self.ramp_steps = int(ramp_steps)
-        self.scale = float(scale)
-
-    def factor(self, step: int) -> float:
-        if step < self.freeze_steps:
-            return 0.0
-        if self.ramp_steps <= 0:
-            return self.scale
-        return self.scale * min(1.0, (step - self.freeze_steps + 1) / self.ramp_steps)
-
-    def __call__(self, step: int) -> float:
-        return self.base(step) * self.factor(step)
-
-
 class FinetuneTrainer(transformers.Trainer):
     """``Trainer`` with separate head / encoder parameter groups and the encoder LR ramp.
 
@@ -280,25 +251,18 @@ class FinetuneTrainer(transformers.Trainer):
         if self.lr_scheduler is not None or self.backbone_ramp is None:
             return super().create_scheduler(num_training_steps, optimizer)
         base = super().create_scheduler(num_training_steps, optimizer)
-        if not isinstance(base, LambdaLR):
-            raise JetFMError(
-                f"the backbone LR ramp needs a LambdaLR schedule; lr_scheduler_type="
-                f"{self.args.lr_scheduler_type!r} gives {type(base).__name__}"
-            )
         freeze, ramp, *rest = self.backbone_ramp
         scale = rest[0] if rest else 1.0
         freeze_steps = round(freeze * num_training_steps)
         ramp_steps = round(ramp * num_training_steps)
-        opt = base.optimizer
-        lambdas = [
-            RampedLambda(fn, freeze_steps, ramp_steps, scale)
-            if g.get("jetfm_part") == "backbone"
-            else fn
-            for fn, g in zip(base.lr_lambdas, opt.param_groups, strict=True)
-        ]
-        for g in opt.param_groups:  # restart from the base LRs with the new multipliers
-            g["lr"] = g["initial_lr"]
-        self.lr_scheduler = LambdaLR(opt, lambdas)
+        try:
+            self.lr_scheduler = ramp_param_groups(
+                base, ("backbone",), freeze_steps, ramp_steps, scale
+            )
+        except ValueError as err:
+            raise JetFMError(
+                f"the backbone LR ramp: {err} (lr_scheduler_type={self.args.lr_scheduler_type!r})"
+            ) from None
         logger.info(
             "backbone frozen for %d steps, then LR ramped up over %d steps",
             freeze_steps,

@@ -83,6 +83,62 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
     return TrainingArguments(**defaults)
 
 
+# --- learning-rate ramps for parts of a model ----------------------------------------------
+class RampedLambda:
+    """LR multiplier of the backbone: ``base(step)`` × 0 until ``freeze_steps``, then a linear
+    ramp to 1 over ``ramp_steps``. A class (not a closure) so the scheduler state saves."""
+
+    # ``LambdaLR.state_dict`` stores each callable's ``__dict__``; keeping ``base`` (a
+    # function) out of it keeps scheduler.pt loadable with ``torch.load(weights_only=True)``,
+    # which the Trainer uses on --resume.
+    __slots__ = ("base", "__dict__")
+
+    def __init__(
+        self, base: Callable[[int], float], freeze_steps: int, ramp_steps: int, scale: float = 1.0
+    ):
+        self.base = base
+        self.freeze_steps = int(freeze_steps)
+        self.ramp_steps = int(ramp_steps)
+        self.scale = float(scale)
+
+    def factor(self, step: int) -> float:
+        if step < self.freeze_steps:
+            return 0.0
+        if self.ramp_steps <= 0:
+            return self.scale
+        return self.scale * min(1.0, (step - self.freeze_steps + 1) / self.ramp_steps)
+
+    def __call__(self, step: int) -> float:
+        return self.base(step) * self.factor(step)
+
+
+def ramp_param_groups(
+    base: torch.optim.lr_scheduler.LRScheduler,
+    parts: Iterable[str],
+    freeze_steps: int,
+    ramp_steps: int,
+    scale: float = 1.0,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Wrap the LambdaLR ``base`` so that the optimiser groups whose ``jetfm_part`` is in
+    ``parts`` follow :class:`RampedLambda`; the other groups keep their schedule."""
+    from torch.optim.lr_scheduler import LambdaLR
+
+    if not isinstance(base, LambdaLR):
+        raise ValueError(
+            f"an LR ramp needs a LambdaLR schedule (linear, cosine, constant...); "
+            f"got {type(base).__name__}"
+        )
+    parts = set(parts)
+    opt = base.optimizer
+    lambdas = [
+        RampedLambda(fn, freeze_steps, ramp_steps, scale) if g.get("jetfm_part") in parts else fn
+        for fn, g in zip(base.lr_lambdas, opt.param_groups, strict=True)
+    ]
+    for g in opt.param_groups:  # restart from the base LRs with the new multipliers
+        g["lr"] = g["initial_lr"]
+    return LambdaLR(opt, lambdas)
+
+
 #: parameter names of an MPM model's particle embedding (see ``mpm_embedding_lr_scale``)
 EMBEDDING_PREFIX = "jetfm.embeddings."
 
@@ -179,24 +235,9 @@ class ComponentLossTrainer(transformers.Trainer):
         _, delay = self._mpm_schedule(self.model)
         if self.lr_scheduler is not None or delay <= 0:
             return super().create_scheduler(num_training_steps, optimizer)
-        from torch.optim.lr_scheduler import LambdaLR
-
-        from jetfm.finetuning import RampedLambda
-
         base = super().create_scheduler(num_training_steps, optimizer)
-        if not isinstance(base, LambdaLR):
-            raise ValueError(
-                f"mpm_encoder_delay needs a LambdaLR schedule; lr_scheduler_type="
-                f"{self.args.lr_scheduler_type!r} gives {type(base).__name__}"
-            )
         steps = round(delay * num_training_steps)
-        lambdas = [
-            fn if g.get("jetfm_part", "rest") == "rest" else RampedLambda(fn, steps, steps)
-            for fn, g in zip(base.lr_lambdas, base.optimizer.param_groups, strict=True)
-        ]
-        for g in base.optimizer.param_groups:  # restart from the base LRs, new multipliers
-            g["lr"] = g["initial_lr"]
-        self.lr_scheduler = LambdaLR(base.optimizer, lambdas)
+        self.lr_scheduler = ramp_param_groups(base, ("encoder", "embedding"), steps, steps)
         return self.lr_scheduler
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -428,7 +469,9 @@ def run_training(
 __all__ = [
     "ComponentLossTrainer",
     "RUN_CONFIG_FILE",
+    "RampedLambda",
     "TRAINING_ARGS_FILE",
+    "ramp_param_groups",
     "run_training",
     "save_final_checkpoint",
     "training_arguments",
