@@ -76,7 +76,7 @@ class JetFMConfig(PretrainedConfig):
         mpm_embedding_lr_scale: MPM pre-training only: the particle embedding's learning rate
             relative to the rest of the model; 0 keeps it frozen at its random
             initialisation. Short MPM runs otherwise squeeze the embedding into one or two
-            directions (mostly pT; see :func:`jetfm.diagnostics.embedding_rank`), which made
+            directions (mostly pT; see :func:`jetfm.diagnostics.representation_collapse`), which made
             the pre-trained backbone a worse fine-tuning start than random weights.
         mpm_encoder_delay: MPM pre-training only: fraction of the steps during which the
             encoder (and embedding) stay frozen while the decoder learns to read them, then

@@ -43,7 +43,7 @@ from jetfm.configuration import SIZE_PRESETS, JetFMConfig
 from jetfm.data.schema import IGNORE_INDEX
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
 from jetfm.modeling.heads import JetFMForJetTagging, JetFMForTrackID, JetFMForVertexFinding
-from jetfm.training import RampedLambda, ramp_param_groups
+from jetfm.training import RampedLambda, grouped_optimizer, ramp_param_groups
 
 logger = logging.getLogger(__name__)
 
@@ -229,22 +229,12 @@ class FinetuneTrainer(transformers.Trainer):
     def create_optimizer(self, model=None):
         if self.optimizer is None and self.backbone_ramp is not None:
             opt_model = self.model if model is None else model
-            decay = set(self.get_decay_parameter_names(opt_model))
-            groups = []
-            for part in ("head", "backbone"):
-                for decayed in (True, False):
-                    params = [
-                        p
-                        for n, p in opt_model.named_parameters()
-                        if p.requires_grad
-                        and (n in decay) == decayed
-                        and encoder_parameter(n) == (part == "backbone")
-                    ]
-                    if params:
-                        wd = self.args.weight_decay if decayed else 0.0
-                        groups.append({"params": params, "weight_decay": wd, "jetfm_part": part})
-            cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
-            self.optimizer = cls(groups, **kwargs)
+            self.optimizer = grouped_optimizer(
+                self,
+                opt_model,
+                lambda n: "backbone" if encoder_parameter(n) else "head",
+                ("head", "backbone"),
+            )
         return super().create_optimizer(model)
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):

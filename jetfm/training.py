@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
 
 # --- learning-rate ramps for parts of a model ----------------------------------------------
 class RampedLambda:
-    """LR multiplier of the backbone: ``base(step)`` × 0 until ``freeze_steps``, then a linear
+    """LR multiplier of a model part: ``base(step)`` × 0 until ``freeze_steps``, then a linear
     ramp to 1 over ``ramp_steps``. A class (not a closure) so the scheduler state saves."""
 
     # ``LambdaLR.state_dict`` stores each callable's ``__dict__``; keeping ``base`` (a
@@ -137,6 +137,36 @@ def ramp_param_groups(
     for g in opt.param_groups:  # restart from the base LRs with the new multipliers
         g["lr"] = g["initial_lr"]
     return LambdaLR(opt, lambdas)
+
+
+def grouped_optimizer(
+    trainer: transformers.Trainer,
+    model: torch.nn.Module,
+    part_of: Callable[[str], str],
+    parts: Sequence[str],
+    lr_scale: Mapping[str, float] | None = None,
+) -> torch.optim.Optimizer:
+    """The Trainer's optimiser with one parameter group per (part, decayed or not), in the
+    order of ``parts``; each group carries its ``jetfm_part`` (for :func:`ramp_param_groups`)
+    and, for parts in ``lr_scale``, that fraction of the LR. Frozen parameters are left out."""
+    decay = set(trainer.get_decay_parameter_names(model))
+    lr_scale = dict(lr_scale or {})
+    groups = []
+    for part in parts:
+        for decayed in (True, False):
+            params = [
+                p
+                for n, p in model.named_parameters()
+                if p.requires_grad and (n in decay) == decayed and part_of(n) == part
+            ]
+            if params:
+                group = {"params": params, "jetfm_part": part}
+                group["weight_decay"] = trainer.args.weight_decay if decayed else 0.0
+                if part in lr_scale:
+                    group["lr"] = trainer.args.learning_rate * lr_scale[part]
+                groups.append(group)
+    cls, kwargs = trainer.get_optimizer_cls_and_kwargs(trainer.args, model)
+    return cls(groups, **kwargs)
 
 
 #: parameter names of an MPM model's particle embedding (see ``mpm_embedding_lr_scale``)
@@ -210,23 +240,9 @@ class ComponentLossTrainer(transformers.Trainer):
         opt_model = self.model if model is None else model
         scale, delay = self._mpm_schedule(opt_model)
         if self.optimizer is None and (scale != 1.0 or delay > 0):
-            decay = set(self.get_decay_parameter_names(opt_model))
-            groups = []
-            for part in ("rest", "encoder", "embedding"):
-                for decayed in (True, False):
-                    params = [
-                        p
-                        for n, p in opt_model.named_parameters()
-                        if p.requires_grad and (n in decay) == decayed and _mpm_part(n) == part
-                    ]
-                    if params:
-                        group = {"params": params, "jetfm_part": part}
-                        group["weight_decay"] = self.args.weight_decay if decayed else 0.0
-                        if part == "embedding":
-                            group["lr"] = self.args.learning_rate * scale
-                        groups.append(group)
-            cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
-            self.optimizer = cls(groups, **kwargs)
+            self.optimizer = grouped_optimizer(
+                self, opt_model, _mpm_part, ("rest", "encoder", "embedding"), {"embedding": scale}
+            )
         return super().create_optimizer(model)
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
@@ -471,6 +487,7 @@ __all__ = [
     "RUN_CONFIG_FILE",
     "RampedLambda",
     "TRAINING_ARGS_FILE",
+    "grouped_optimizer",
     "ramp_param_groups",
     "run_training",
     "save_final_checkpoint",

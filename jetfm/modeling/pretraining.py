@@ -292,7 +292,7 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             mask,
             masked,
             replace_masked=not self.config.mask_in_encoder,
-            sees_visible=getattr(self.config, "decoder_sees_visible", True),
+            sees_visible=self.config.decoder_sees_visible,
         )
         return decoded, masked
 
