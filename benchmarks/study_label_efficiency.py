@@ -16,6 +16,10 @@ seed above it):
 - ``bdt``: gradient-boosted trees on jet observables (mass, soft-drop mass, multiplicity,
   girth, pT_D, τ21, τ32), the classic baseline (tagging).
 
+Transfer to a new class (the first MPM paper's study): pre-train without top jets, then
+point ``--data`` at folders holding only the QCD and Tbqq files and pass
+``--classes QCD,Tbqq`` (top vs QCD, pretrained-without-top vs scratch).
+
 Example (the numbers in ``model_cards/mpm-flow-base``)::
 
     python benchmarks/study_label_efficiency.py --data /work/data --out study \\
@@ -104,6 +108,8 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         kwargs = {"mode": "frozen", "config_overrides": {"head_hidden_size": 0}}
     if run.study == "kinematics":
         kwargs = {"feature_groups": ["kinematics"]}
+    if run.task == "tagging" and args.classes:
+        kwargs["classes"] = args.classes.split(",")
     steps = steps_for(run.labels, args)
     start = time.perf_counter()
     result = finetune(
@@ -138,9 +144,12 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
 
 
 # --- the classic baseline: boosted trees on jet observables ---------------------------------
-def jet_observables(files: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def jet_observables(
+    files: str, classes: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``(X, y, class names)`` of the classic tagging observables: jet mass, multiplicity,
-    girth, pT_D, and where the files have them the soft-drop mass, τ21 and τ32."""
+    girth, pT_D, and where the files have them the soft-drop mass, τ21 and τ32 (labels from
+    the ``classes`` branches only, when given)."""
     import awkward as ak
     import uproot
 
@@ -152,6 +161,8 @@ def jet_observables(files: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         with uproot.open(path) as f:
             tree = f["tree"]
             label_keys = sorted(tree.keys(filter_name="label_*"))
+            if classes:
+                label_keys = [f"label_{c}" for c in classes]
             names = names or [k.removeprefix("label_") for k in label_keys]
             extra = [k for k in optional if k in tree]
             a = tree.arrays(particles + extra + label_keys)
@@ -183,7 +194,8 @@ def run_bdt(run: Run, args: argparse.Namespace, cache: dict) -> dict:
 
     for split in ("train", "test"):
         if split not in cache:
-            cache[split] = jet_observables(str(Path(args.data) / split))
+            classes = args.classes.split(",") if args.classes else None
+            cache[split] = jet_observables(str(Path(args.data) / split), classes)
     x, y, _ = cache["train"]
     rng = np.random.default_rng(run.seed)
     keep = rng.choice(len(y), size=min(run.labels, len(y)), replace=False)
@@ -322,6 +334,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--extras", default=",".join(EXTRAS), help="probe,kinematics,bdt or ''")
     parser.add_argument("--only", default=None,
                         help="comma-separated texts: run only the keys containing one of them")  # fmt: skip
+    parser.add_argument(
+        "--classes",
+        default=None,
+        help="tagging: only these classes, e.g. QCD,Tbqq (the transfer study)",
+    )
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--backbone-lr-scale", type=float, default=1.0,

@@ -331,6 +331,23 @@ def load_processor(
     return processor
 
 
+def _check_classes(classes: Sequence[str], train: Any, processor: Any) -> list[str]:
+    """``classes`` as a list, after checking that the training files have their branches."""
+    from jetfm.data.reading import resolve_label_names
+
+    chosen = list(dict.fromkeys(classes))
+    if len(chosen) < 2:
+        raise JetFMError(f"classes= needs at least two class names, got {list(classes)}")
+    available = resolve_label_names(train, processor.mapping)
+    missing = [c for c in chosen if c not in available]
+    if missing:
+        raise JetFMError(
+            f"classes {missing} have no {processor.mapping.label_prefix}* branch in the training "
+            f"files ({train}); available: {list(available)}"
+        )
+    return chosen
+
+
 def _data_groups(processor: Any, config: JetFMConfig, requested: Sequence[str] | None) -> list[str]:
     available = [g for g in processor.feature_groups if g in config.feature_groups]
     if requested is None:
@@ -370,6 +387,7 @@ def finetune(
     lr: float = 5e-4,
     seed: int = 42,
     feature_groups: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
     signal: str | None = None,
     background: str | None = None,
     fractions: Sequence[float] = (0.2, 0.6),
@@ -395,6 +413,9 @@ def finetune(
         epochs / max_steps / batch_size / lr / seed: training settings (``max_steps > 0``
             overrides ``epochs``).
         feature_groups: input groups to use (default: all the model and data share).
+        classes: tagging only: learn these classes (``label_*`` branch names, e.g.
+            ``["QCD", "Tbqq"]``) instead of every class in the files; the files must then
+            hold only jets of these classes (anything else is a DataError naming the entry).
         signal / background / fractions: CWoLa classes and the two signal fractions.
         freeze_fraction / ramp_fraction: the backbone LR ramp of ``full`` mode.
         backbone_lr_scale: in ``full`` mode the backbone's LR after the ramp, relative to the
@@ -425,7 +446,10 @@ def finetune(
     groups = _data_groups(processor, config, feature_groups)
     targets = (spec.target,)
     if spec.target == "labels":
-        processor.label_names = None  # the fine-tuning data's classes, not pre-training's
+        # the fine-tuning data's classes, not pre-training's
+        processor.label_names = _check_classes(classes, train, processor) if classes else None
+    elif classes:
+        raise JetFMError(f"classes= applies to tagging only, not to the {task!r} task")
     train_ds = JetDataset(train, processor, targets, feature_groups=groups)
     val_ds = JetDataset(val, processor, targets, feature_groups=groups)
     label_names = processor.label_names if spec.target == "labels" else None

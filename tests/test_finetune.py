@@ -280,3 +280,31 @@ def test_feature_group_subset_and_unknown_group(files, tmp_path):
     with pytest.raises(JetFMError, match="calo"):
         finetune("tiny", "tagging", train, val, tmp_path / "x", max_steps=1,
                  feature_groups=["kinematics", "calo"])  # fmt: skip
+
+
+def test_tagging_on_a_subset_of_classes(tmp_path):
+    """``classes=`` picks classes among the label branches (the transfer-to-a-new-class study
+    fine-tunes top vs QCD on files that also carry the other JetClass label branches)."""
+
+    def add_empty_hbb(branches):
+        return {**branches, "label_Hbb": np.zeros_like(branches["label_QCD"])}
+
+    train = write_jetclass_file(tmp_path / "train.root", 120, seed=31, mutate=add_empty_hbb)
+    val = write_jetclass_file(tmp_path / "val.root", 60, seed=32, mutate=add_empty_hbb)
+    every = finetune("tiny", "tagging", train, val, tmp_path / "all", max_steps=1, **FAST)
+    assert every.model.config.num_labels == 3
+    two = finetune("tiny", "tagging", train, val, tmp_path / "two", max_steps=1,
+                   classes=["QCD", "Wqq"], **FAST)  # fmt: skip
+    assert two.model.config.id2label == {0: "QCD", 1: "Wqq"}
+    with pytest.raises(JetFMError, match=r"\['Tbqq'\].*available: \['QCD', 'Hbb', 'Wqq'\]"):
+        finetune("tiny", "tagging", train, val, tmp_path / "x", max_steps=1,
+                 classes=["QCD", "Tbqq"], **FAST)  # fmt: skip
+    # a jet of a class left out is not silently relabelled
+    mixed = write_jetclass_file(tmp_path / "mixed.root", 60, seed=33,
+                                classes=("QCD", "Wqq", "Hbb"))  # fmt: skip
+    with pytest.raises(DataError, match="not one-hot"):
+        finetune("tiny", "tagging", mixed, val, tmp_path / "y", max_steps=1,
+                 classes=["QCD", "Wqq"], **FAST)  # fmt: skip
+    with pytest.raises(JetFMError, match="tagging only"):
+        finetune("tiny", "track-id", train, val, tmp_path / "z", max_steps=1,
+                 classes=["QCD", "Wqq"], **FAST)  # fmt: skip

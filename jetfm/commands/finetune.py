@@ -69,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="input groups, e.g. kinematics,pid,tracks (default: all shared "
         "by the model and the data)",
     )
+    parser.add_argument(
+        "--classes",
+        type=_groups,
+        default=None,
+        help="tagging: learn only these classes, e.g. QCD,Tbqq (the files must hold only "
+        "jets of these classes; default: every label_* branch)",
+    )
     parser.add_argument("--signal", default=None, help="cwola: signal class name (e.g. Tbqq)")
     parser.add_argument("--background", default=None, help="cwola: background class (e.g. QCD)")
     parser.add_argument(
@@ -133,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         seed=args.seed,
         feature_groups=args.feature_groups,
+        classes=args.classes,
         signal=args.signal,
         background=args.background,
         fractions=args.fractions,
