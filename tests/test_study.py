@@ -63,3 +63,24 @@ def test_bdt_observables_have_physics_sense(study, data):
     assert np.isfinite(x).all()
     mass, multiplicity = x[:, 0], x[:, 1]
     assert (mass >= 0).all() and (multiplicity >= 1).all()
+
+
+def test_study_on_a_subset_of_classes(study, tmp_path):
+    """--classes (the transfer study: top vs QCD) reaches both the networks and the BDT."""
+
+    def add_empty_hbb(branches):
+        return {**branches, "label_Hbb": np.zeros_like(branches["label_QCD"])}
+
+    data = tmp_path / "data"
+    for i, (split, n) in enumerate((("train", 80), ("val", 40), ("test", 60))):
+        write_jetclass_file(data / split / "jets.root", n, seed=90 + i, mutate=add_empty_hbb)
+    argv = ["--data", str(data), "--out", str(tmp_path / "out"), "--checkpoints", "s=tiny",
+            "--labels", "40", "--seeds", "1", "--tasks", "tagging", "--extras", "bdt",
+            "--classes", "QCD,Wqq", "--min-steps", "2", "--max-steps", "2", "--evals", "1",
+            "--batch-size", "32", "--only", "scratch,bdt"]  # fmt: skip
+    study.main(argv)
+    rows = [json.loads(line) for line in (tmp_path / "out/results.jsonl").read_text().splitlines()]
+    assert {r["model"] for r in rows} == {"scratch", "bdt"}
+    assert all(r["n_jets"] == 60 for r in rows)
+    x, y, names = study.jet_observables(str(data / "test"), ["QCD", "Wqq"])
+    assert names == ["QCD", "Wqq"] and set(np.unique(y)) == {0, 1}
