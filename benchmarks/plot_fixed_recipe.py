@@ -1,0 +1,60 @@
+"""Redraw ``docs/figures/label_efficiency.png``: tagging accuracy vs labelled jets for the
+fixed-recipe checkpoints, scratch and the BDT, from the raw study rows in
+``benchmarks/results/study/`` (several study runs, hence this merge; run from the repo root).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results" / "study"
+#: study model name -> legend name (rows of other models are left out)
+NAMES = {
+    "v4": "flow, 3,000 steps",
+    "vq2": "mpm-vq-base",
+    "flow3": "mpm-flow-base",
+    "scratch": "scratch",
+    "bdt": "bdt",
+}
+#: newest first: the first row of a key wins
+FILES = (
+    "results_fixed_recipe_2.jsonl",
+    "results_fixed_recipe.jsonl",
+    "results_diagnostics.jsonl",
+    "results.jsonl",
+)
+
+
+def load_study_module():
+    spec = importlib.util.spec_from_file_location("study", ROOT / "study_label_efficiency.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["study"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    study = load_study_module()
+    rows: dict[str, dict] = {}
+    for name in FILES:
+        for line in (RESULTS / name).read_text().splitlines():
+            row = json.loads(line)
+            if row["task"] != "tagging" or row["model"] not in NAMES:
+                continue
+            if row["study"] not in ("main", "bdt"):
+                continue
+            if name == "results.jsonl" and row["model"] != "bdt":
+                continue  # the first recipe's scratch used LayerScale 1e-3
+            row = {**row, "model": NAMES[row["model"]]}
+            rows.setdefault(f"{row['study']}:{row['model']}:{row['labels']}:{row['seed']}", row)
+    summary = study.summarise(rows)
+    print(study.markdown_table(summary))
+    study.plot(summary, ROOT.parent / "docs" / "figures" / "label_efficiency.png")
+
+
+if __name__ == "__main__":
+    main()
