@@ -441,6 +441,8 @@ def finetune(
         raise JetFMError(f"unknown fine-tuning mode {mode!r}; choose from {list(MODES)}")
     if task == "cwola" and (signal is None or background is None):
         raise JetFMError("the cwola task needs --signal and --background class names")
+    if classes and task != "tagging":
+        raise JetFMError(f"classes= applies to tagging only, not to the {task!r} task")
     config = load_config(model)
     processor = load_processor(model, train, feature_groups)
     groups = _data_groups(processor, config, feature_groups)
@@ -448,8 +450,6 @@ def finetune(
     if spec.target == "labels":
         # the fine-tuning data's classes, not pre-training's
         processor.label_names = _check_classes(classes, train, processor) if classes else None
-    elif classes:
-        raise JetFMError(f"classes= applies to tagging only, not to the {task!r} task")
     train_ds = JetDataset(train, processor, targets, feature_groups=groups)
     val_ds = JetDataset(val, processor, targets, feature_groups=groups)
     label_names = processor.label_names if spec.target == "labels" else None
