@@ -15,13 +15,16 @@ RESULTS = ROOT / "results" / "study"
 #: study model name -> legend name (rows of other models are left out)
 NAMES = {
     "v4": "flow, 3,000 steps",
-    "vq2": "mpm-vq-base",
+    "vqbig": "mpm-vq-base (360k jets)",
+    "flowbig": "flow, 360k jets",
+    "vq2": "vqvae, 30k jets",
     "flow3": "mpm-flow-base",
     "scratch": "scratch",
     "bdt": "bdt",
 }
 #: newest first: the first row of a key wins
 FILES = (
+    "results_big_data.jsonl",
     "results_fixed_recipe_2.jsonl",
     "results_fixed_recipe.jsonl",
     "results_diagnostics.jsonl",

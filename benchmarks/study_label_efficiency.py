@@ -124,6 +124,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         batch_size=args.batch_size,
         lr=args.lr * (10 if run.study == "probe" else 1),
         backbone_lr_scale=args.backbone_lr_scale,
+        freeze_fraction=args.freeze_fraction,
         seed=run.seed,
         early_stopping_patience=None,
         evals_per_run=args.evals,
@@ -139,6 +140,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         **{k: metrics[k] for k in keep if k in metrics},
         "val": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
         "steps": steps,
+        "freeze_fraction": args.freeze_fraction,
         "seconds": round(seconds, 1),
     }
 
@@ -343,6 +345,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--backbone-lr-scale", type=float, default=1.0,
                         help="full fine-tuning: backbone LR / head LR after the ramp")  # fmt: skip
+    parser.add_argument("--freeze-fraction", type=float, default=0.1,
+                        help="full fine-tuning: share of the steps with the backbone frozen "
+                        "(a linear-probe phase first; 0.5 = LP-FT)")  # fmt: skip
     parser.add_argument("--epochs", type=float, default=30, help="passes over the labels")
     parser.add_argument("--min-steps", type=int, default=300)
     parser.add_argument("--max-steps", type=int, default=1500)
