@@ -3,7 +3,9 @@ few labelled jets, evaluate everything on one held-out test set, and plot metric
 
 Each run is ``finetune`` → ``evaluate_checkpoint`` on the test files; its result is appended
 to ``OUT/results.jsonl`` as soon as it finishes, so an interrupted study resumes where it
-stopped (runs already in the file are skipped). ``--summarise`` only re-reads the file and
+stopped (runs already in the file are skipped; a run is keyed by study, model, task, labels
+and seed only, so compare fine-tuning settings such as ``--lr``, ``--backbone-lr-scale`` or
+``--freeze-fraction`` in separate ``--out`` folders). ``--summarise`` only re-reads the file and
 rewrites ``OUT/summary.{json,md}`` and ``OUT/label_efficiency.png``.
 
 The run matrix (each at every ``--labels`` size; ``--seeds`` seeds at the smallest size, one
