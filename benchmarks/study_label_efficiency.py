@@ -4,9 +4,9 @@ few labelled jets, evaluate everything on one held-out test set, and plot metric
 Each run is ``finetune`` → ``evaluate_checkpoint`` on the test files; its result is appended
 to ``OUT/results.jsonl`` as soon as it finishes, so an interrupted study resumes where it
 stopped (runs already in the file are skipped; a run is keyed by study, model, task, labels
-and seed only, so compare fine-tuning settings such as ``--lr``, ``--backbone-lr-scale`` or
-``--freeze-fraction`` in separate ``--out`` folders). ``--summarise`` only re-reads the file and
-rewrites ``OUT/summary.{json,md}`` and ``OUT/label_efficiency.png``.
+and seed only, so compare fine-tuning settings such as ``--lr``, ``--backbone-lr-scale``,
+``--freeze-fraction`` or ``--layer-lr-decay`` in separate ``--out`` folders). ``--summarise``
+only re-reads the file and rewrites ``OUT/summary.{json,md}`` and ``OUT/label_efficiency.png``.
 
 The run matrix (each at every ``--labels`` size; ``--seeds`` seeds at the smallest size, one
 seed above it):
@@ -127,6 +127,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         lr=args.lr * (10 if run.study == "probe" else 1),
         backbone_lr_scale=args.backbone_lr_scale,
         freeze_fraction=args.freeze_fraction,
+        layer_lr_decay=1.0 if run.study == "probe" else args.layer_lr_decay,
         seed=run.seed,
         early_stopping_patience=None,
         evals_per_run=args.evals,
@@ -143,6 +144,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         "val": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
         "steps": steps,
         "freeze_fraction": args.freeze_fraction,
+        "layer_lr_decay": args.layer_lr_decay,
         "seconds": round(seconds, 1),
     }
 
@@ -350,6 +352,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--freeze-fraction", type=float, default=0.1,
                         help="full fine-tuning: share of the steps with the backbone frozen "
                         "(a linear-probe phase first; 0.5 = LP-FT)")  # fmt: skip
+    parser.add_argument("--layer-lr-decay", type=float, default=1.0,
+                        help="full fine-tuning: layer-wise LR decay per encoder block (1: off)")  # fmt: skip
     parser.add_argument("--epochs", type=float, default=30, help="passes over the labels")
     parser.add_argument("--min-steps", type=int, default=300)
     parser.add_argument("--max-steps", type=int, default=1500)

@@ -198,6 +198,17 @@ def apply_mode(
     return get_peft_model(model, config)
 
 
+def encoder_depth(name: str, num_layers: int) -> int:
+    """Depth of an encoder parameter for layer-wise LR decay: 0 for the particle embedding
+    and register tokens, ``i + 1`` for block ``i``, ``num_layers + 1`` for the final norm."""
+    rest = name.split("jetfm.", 1)[1]
+    if rest.startswith("layers."):
+        return int(rest.split(".", 2)[1]) + 1
+    if rest.startswith("norm."):
+        return num_layers + 1
+    return 0
+
+
 def encoder_parameter(name: str) -> bool:
     """Whether a parameter belongs to the pretrained encoder: ``jetfm.*`` (also under peft
     prefixes) except the class-attention pooling (:data:`POOLING_PREFIXES`)."""
@@ -219,21 +230,40 @@ class FinetuneTrainer(transformers.Trainer):
             ``lr_scale`` (default 1) × the head's LR over the next ``ramp_fraction``.
             ``None`` → one LR.
             The pooling trains with the head (see the module doc).
+        layer_lr_decay: with ``backbone_ramp``, layer-wise LR decay: a parameter at encoder
+            depth ``k`` (:func:`encoder_depth`) of a backbone with ``L`` blocks learns at
+            ``layer_lr_decay ** (L + 1 - k)`` × the encoder LR, so the layers nearest the
+            input, which hold the most general features, move least. 1 → no decay.
         Other arguments: as ``transformers.Trainer``.
     """
 
-    def __init__(self, *args: Any, backbone_ramp: tuple[float, ...] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        backbone_ramp: tuple[float, ...] | None = None,
+        layer_lr_decay: float = 1.0,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.backbone_ramp = backbone_ramp
+        self.layer_lr_decay = layer_lr_decay
 
     def create_optimizer(self, model=None):
         if self.optimizer is None and self.backbone_ramp is not None:
             opt_model = self.model if model is None else model
+            num_layers = opt_model.config.num_hidden_layers
+            depths = range(num_layers + 2)
+            # one optimiser part per encoder depth, all of them under the backbone LR ramp
             self.optimizer = grouped_optimizer(
                 self,
                 opt_model,
-                lambda n: "backbone" if encoder_parameter(n) else "head",
-                ("head", "backbone"),
+                lambda n: (
+                    f"backbone.{encoder_depth(n, num_layers)}" if encoder_parameter(n) else "head"
+                ),
+                ("head", *(f"backbone.{k}" for k in depths)),
+                lr_scale={
+                    f"backbone.{k}": self.layer_lr_decay ** (num_layers + 1 - k) for k in depths
+                },
             )
         return super().create_optimizer(model)
 
@@ -246,9 +276,8 @@ class FinetuneTrainer(transformers.Trainer):
         freeze_steps = round(freeze * num_training_steps)
         ramp_steps = round(ramp * num_training_steps)
         try:
-            self.lr_scheduler = ramp_param_groups(
-                base, ("backbone",), freeze_steps, ramp_steps, scale
-            )
+            backbone = {g["jetfm_part"] for g in base.optimizer.param_groups} - {"head"}
+            self.lr_scheduler = ramp_param_groups(base, backbone, freeze_steps, ramp_steps, scale)
         except ValueError as err:
             raise JetFMError(
                 f"the backbone LR ramp: {err} (lr_scheduler_type={self.args.lr_scheduler_type!r})"
@@ -394,6 +423,7 @@ def finetune(
     freeze_fraction: float = 0.1,
     ramp_fraction: float = 0.1,
     backbone_lr_scale: float = 1.0,
+    layer_lr_decay: float = 1.0,
     early_stopping_patience: int | None = 3,
     evals_per_run: int = 5,
     lora_rank: int = 8,
@@ -420,6 +450,8 @@ def finetune(
         freeze_fraction / ramp_fraction: the backbone LR ramp of ``full`` mode.
         backbone_lr_scale: in ``full`` mode the backbone's LR after the ramp, relative to the
             head's (below 1 keeps pretrained features from being overwritten early).
+        layer_lr_decay: in ``full`` mode, each encoder block learns at this factor × the LR of
+            the block above it (the embedding lowest); 1 (default) → one encoder LR.
         early_stopping_patience: stop after this many evaluations without improvement of the
             validation metric (``None``: never); the best checkpoint is kept.
         evals_per_run: validation passes over the run (also the checkpoint cadence).
@@ -443,6 +475,10 @@ def finetune(
         raise JetFMError("the cwola task needs --signal and --background class names")
     if classes and task != "tagging":
         raise JetFMError(f"classes= applies to tagging only, not to the {task!r} task")
+    if not 0.0 < layer_lr_decay <= 1.0:
+        raise JetFMError(f"layer_lr_decay must be in (0, 1], got {layer_lr_decay}")
+    if layer_lr_decay != 1.0 and mode != "full":
+        raise JetFMError(f"layer_lr_decay applies to mode='full' only, not {mode!r}")
     config = load_config(model)
     processor = load_processor(model, train, feature_groups)
     groups = _data_groups(processor, config, feature_groups)
@@ -514,6 +550,7 @@ def finetune(
         backbone_ramp=(
             (freeze_fraction, ramp_fraction, backbone_lr_scale) if mode == "full" else None
         ),
+        layer_lr_decay=layer_lr_decay,
         preprocess_logits_for_metrics=preprocess_logits(task),
     )
     collator = JetCollator(targets=targets, feature_groups=groups)

@@ -195,7 +195,8 @@ class _Recorder(TrainerCallback):
         now = self.model.jetfm.state_dict()
         moved = any(not torch.equal(v, now[k]) for k, v in self.start.items()
                     if encoder_parameter(f"jetfm.{k}"))  # fmt: skip
-        self.rows.append((state.global_step, lrs["head"], lrs["backbone"], moved))
+        self.rows.append((state.global_step, lrs["head"], lrs["backbone.1"], moved))
+        self.parts = lrs  # the last step's LR of every part
 
 
 def test_full_mode_ramps_the_encoder_learning_rate(files, pretrained, tmp_path):
@@ -223,6 +224,41 @@ def test_full_mode_ramps_the_encoder_learning_rate(files, pretrained, tmp_path):
     moved = [r[3] for r in rows]
     assert moved[:3] == [False, False, False]  # frozen: weights (not just LR) unchanged
     assert moved[-1]
+
+
+def test_layer_lr_decay_scales_each_encoder_depth(files, pretrained, tmp_path):
+    from jetfm.data import JetCollator, JetDataset, JetProcessor
+    from jetfm.training import run_training, training_arguments
+
+    processor = JetProcessor.from_pretrained(str(pretrained))
+    data = JetDataset(files[0], processor, ("labels",))
+    model = load_model_for_task(pretrained, "tagging", label_names=processor.label_names)
+    layers = model.config.num_hidden_layers
+    recorder = _Recorder(model)
+    args = training_arguments(str(tmp_path / "llrd"), max_steps=6, learning_rate=1e-3,
+                              per_device_train_batch_size=16, lr_scheduler_type="constant",
+                              warmup_steps=0, save_strategy="no")  # fmt: skip
+    trainer_cls = lambda **kw: FinetuneTrainer(  # noqa: E731
+        backbone_ramp=(0.0, 0.0), layer_lr_decay=0.5, **kw
+    )
+    run_training(model, args, data, data_collator=JetCollator(), callbacks=[recorder],
+                 trainer_cls=trainer_cls)  # fmt: skip
+    lrs = recorder.parts
+    # the head (with the pooling) at the full LR; encoder depth k at 0.5 ** (L + 1 - k):
+    # the final norm at the full LR too, the last block at half of it, the embedding lowest
+    assert lrs["head"] == pytest.approx(1e-3)
+    assert set(lrs) == {"head", *(f"backbone.{k}" for k in range(layers + 2))}
+    for k in range(layers + 2):
+        assert lrs[f"backbone.{k}"] == pytest.approx(1e-3 * 0.5 ** (layers + 1 - k))
+    # a decayed encoder still learns
+    assert recorder.rows[-1][3]
+
+
+def test_layer_lr_decay_is_checked():
+    with pytest.raises(JetFMError, match="layer_lr_decay must be in"):
+        finetune("tiny", "tagging", "a.root", "b.root", "out", layer_lr_decay=1.5)
+    with pytest.raises(JetFMError, match="mode='full' only"):
+        finetune("tiny", "tagging", "a.root", "b.root", "out", mode="frozen", layer_lr_decay=0.8)
 
 
 def test_ramped_lambda():

@@ -108,6 +108,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="full mode: backbone LR after the ramp, as a multiple of the head's LR",
     )
+    parser.add_argument(
+        "--layer-lr-decay",
+        type=float,
+        default=1.0,
+        help="full mode: each encoder block learns at this × the LR of the block above "
+        "(layer-wise LR decay, e.g. 0.7; 1: off)",
+    )
     parser.add_argument("--lora-rank", type=int, default=8, help="lora mode: adapter rank")
     parser.add_argument(
         "--patience",
@@ -147,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         freeze_fraction=args.freeze_fraction,
         ramp_fraction=args.ramp_fraction,
         backbone_lr_scale=args.backbone_lr_scale,
+        layer_lr_decay=args.layer_lr_decay,
         early_stopping_patience=args.patience or None,
         evals_per_run=args.evals,
         lora_rank=args.lora_rank,
