@@ -17,6 +17,7 @@ NAMES = {
     "v4": "flow, 3,000 steps",
     "vqbig": "mpm-vq-base (360k jets)",
     "flowbig": "flow, 360k jets",
+    "diffbig": "diffusion, 360k jets",
     "vq2": "vqvae, 30k jets",
     "flow3": "mpm-flow-base",
     "scratch": "scratch",
@@ -24,6 +25,7 @@ NAMES = {
 }
 #: newest first: the first row of a key wins
 FILES = (
+    "results_session17.jsonl",
     "results_big_data.jsonl",
     "results_fixed_recipe_2.jsonl",
     "results_fixed_recipe.jsonl",
