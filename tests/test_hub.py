@@ -337,6 +337,21 @@ def test_push_refuses_bad_folders_and_reports_auth(tmp_path, hub):
     assert "org/x" not in hub.repos
 
 
+def test_probe_limitation_needs_the_release_probe_pair():
+    from jetfm.commands.release import probe_shows_no_gain
+
+    task = "jet tagging, linear probe on frozen jet state"
+    pair = [{"task": task, "value": 0.40, "notes": "pre-trained backbone; chance = 0.167"},
+            {"task": task, "value": 0.41, "notes": "random init backbone; chance = 0.167"}]  # fmt: skip
+    assert probe_shows_no_gain(pair)
+    pair[0]["value"] = 0.50
+    assert not probe_shows_no_gain(pair)
+    # a study's probe row (pre-trained clearly above random, said in the notes) is not the pair
+    study = {"task": "jet tagging, linear probe on frozen backbone, 1k labelled jets",
+             "value": 0.536, "notes": "pre-trained; frozen random backbone (same config) 0.490"}  # fmt: skip
+    assert not probe_shows_no_gain([study])
+
+
 # --- release of a finished pre-training run -------------------------------------------------
 def test_release_packages_a_finished_pretraining_run(tmp_path, jetclass_file):
     """`jetfm release --pretrained DIR` packages an existing MPM run: backbone weights only,

@@ -154,6 +154,20 @@ def linear_probe(backbone: Any, probe_data: str, processor: Any, seed: int) -> l
     return results
 
 
+def probe_shows_no_gain(results: list[dict], margin: float = 0.01) -> bool:
+    """Whether :func:`linear_probe`'s pair of rows (``pre-trained`` and ``random init``
+    backbone) shows the pre-trained jet state no better than random weights. Other probe
+    rows (e.g. a study's, given with ``--metrics``) are not this pair and never count."""
+    probe = {
+        r["notes"].split(" backbone;")[0]: r["value"]
+        for r in results
+        if r.get("task") == "jet tagging, linear probe on frozen jet state"
+    }
+    if not {"pre-trained", "random init"} <= probe.keys():
+        return False
+    return probe["pre-trained"] <= probe["random init"] + margin
+
+
 def manifests_data(manifests: list[str]) -> dict[str, Any]:
     """The card's training-data facts from `jetfm generate` manifests (one per folder)."""
     if not manifests:
@@ -299,9 +313,7 @@ def run(args: argparse.Namespace) -> int:
                 "not a physics-grade foundation model.",
             ],
         }
-        probe = {r["notes"].split(" backbone")[0]: r["value"] for r in results
-                 if r.get("task", "").startswith("jet tagging, linear probe")}  # fmt: skip
-        if probe and probe.get("pre-trained", 0) <= probe.get("random init", 0) + 0.01:
+        if probe_shows_no_gain(results):
             provenance["limitations"].append(
                 "The linear probe shows no gain of these weights over random ones: at this "
                 "size and training length pre-training has not yet produced useful features."
