@@ -113,6 +113,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
     if run.task == "tagging" and args.classes:
         kwargs["classes"] = args.classes.split(",")
     steps = steps_for(run.labels, args)
+    layer_lr_decay = 1.0 if run.study == "probe" else args.layer_lr_decay  # frozen: no decay
     start = time.perf_counter()
     result = finetune(
         model,
@@ -127,7 +128,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         lr=args.lr * (10 if run.study == "probe" else 1),
         backbone_lr_scale=args.backbone_lr_scale,
         freeze_fraction=args.freeze_fraction,
-        layer_lr_decay=1.0 if run.study == "probe" else args.layer_lr_decay,
+        layer_lr_decay=layer_lr_decay,
         seed=run.seed,
         early_stopping_patience=None,
         evals_per_run=args.evals,
@@ -144,7 +145,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         "val": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
         "steps": steps,
         "freeze_fraction": args.freeze_fraction,
-        "layer_lr_decay": args.layer_lr_decay,
+        "layer_lr_decay": layer_lr_decay,
         "seconds": round(seconds, 1),
     }
 
