@@ -156,8 +156,8 @@ def linear_probe(backbone: Any, probe_data: str, processor: Any, seed: int) -> l
 
 def probe_shows_no_gain(results: list[dict], margin: float = 0.01) -> bool:
     """Whether :func:`linear_probe`'s pair of rows (``pre-trained`` and ``random init``
-    backbone) shows the pre-trained jet state no better than random weights. Other probe
-    rows (e.g. a study's, given with ``--metrics``) are not this pair and never count."""
+    backbone) shows the pre-trained jet state no better than random weights; ``False``
+    unless both rows are there."""
     probe = {
         r["notes"].split(" backbone;")[0]: r["value"]
         for r in results
@@ -276,9 +276,8 @@ def run(args: argparse.Namespace) -> int:
         for extra in args.attach:
             shutil.copy2(extra, stage / Path(extra).name)
 
-        results = []
-        if probe_glob:
-            results += linear_probe(backbone, probe_glob, processor, args.seed)
+        probe = linear_probe(backbone, probe_glob, processor, args.seed) if probe_glob else []
+        results = list(probe)
         if args.metrics:
             results += json.loads(Path(args.metrics).read_text()).get("results", [])
         if results:
@@ -313,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
                 "not a physics-grade foundation model.",
             ],
         }
-        if probe_shows_no_gain(results):
+        if probe_shows_no_gain(probe):  # only this release's own measurement
             provenance["limitations"].append(
                 "The linear probe shows no gain of these weights over random ones: at this "
                 "size and training length pre-training has not yet produced useful features."
