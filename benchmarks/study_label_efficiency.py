@@ -4,9 +4,15 @@ few labelled jets, evaluate everything on one held-out test set, and plot metric
 Each run is ``finetune`` → ``evaluate_checkpoint`` on the test files; its result is appended
 to ``OUT/results.jsonl`` as soon as it finishes, so an interrupted study resumes where it
 stopped (runs already in the file are skipped; a run is keyed by study, model, task, labels
-and seed only, so compare fine-tuning settings such as ``--lr``, ``--backbone-lr-scale``,
+and seed only, so compare fine-tuning settings such as ``--backbone-lr-scale``,
 ``--freeze-fraction`` or ``--layer-lr-decay`` in separate ``--out`` folders). ``--summarise``
 only re-reads the file and rewrites ``OUT/summary.{json,md}`` and ``OUT/label_efficiency.png``.
+
+Learning-rate grid: ``--lrs 5e-4,1e-3,2e-3`` runs every full fine-tuning (``main`` and
+``kinematics``) at each LR (the LR joins the run key), and the summary reports, for each
+model and label count, the test metric at the LR with the best mean *validation* metric
+over the seeds. Pre-trained and scratch are tuned alike, so neither side wins by the other
+being run at a poor LR; the whole scan is kept in the summary (``lr_scan``).
 
 The run matrix (each at every ``--labels`` size; ``--seeds`` seeds at the smallest size, one
 seed above it):
@@ -59,10 +65,12 @@ class Run:
     task: str
     labels: int
     seed: int
+    lr: float | None = None  # set for the runs of an --lrs grid; None: --lr
 
     @property
     def key(self) -> str:
-        return f"{self.study}:{self.model}:{self.task}:{self.labels}:{self.seed}"
+        key = f"{self.study}:{self.model}:{self.task}:{self.labels}:{self.seed}"
+        return key if self.lr is None else f"{key}:lr{self.lr:g}"
 
 
 def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run]:
@@ -70,23 +78,37 @@ def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run
     sizes = sorted(int(n) for n in args.labels.split(","))
     tasks = args.tasks.split(",")
     extras = [e for e in args.extras.split(",") if e]
+    grid: list[float | None] = parse_lrs(args.lrs) or [None]  # None: the single --lr
     runs: list[Run] = []
     for n in sizes:
         seeds = range(args.seeds if n == sizes[0] else 1)
         for seed in seeds:
             for task in tasks:
                 for model in [*checkpoints, "scratch"]:
-                    runs.append(Run("main", model, task, n, seed))
+                    runs += [Run("main", model, task, n, seed, lr) for lr in grid]
             first = next(iter(checkpoints))
             if "probe" in extras:
                 runs += [Run("probe", first, "tagging", n, seed),
                          Run("probe", "random", "tagging", n, seed)]  # fmt: skip
             if "kinematics" in extras:
-                runs += [Run("kinematics", first, "tagging", n, seed),
-                         Run("kinematics", "scratch", "tagging", n, seed)]  # fmt: skip
+                runs += [Run("kinematics", model, "tagging", n, seed, lr)
+                         for model in (first, "scratch") for lr in grid]  # fmt: skip
             if "bdt" in extras:
                 runs.append(Run("bdt", "bdt", "tagging", n, seed))
     return runs
+
+
+def parse_lrs(text: str | None) -> list[float]:
+    """The ``--lrs`` grid as floats (empty without one); a clear error for a bad entry."""
+    if not text:
+        return []
+    try:
+        lrs = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"--lrs: expected comma-separated learning rates, got {text!r}") from None
+    if not lrs or any(not (lr > 0 and math.isfinite(lr)) for lr in lrs):
+        raise SystemExit(f"--lrs: learning rates must be positive numbers, got {text!r}")
+    return sorted(set(lrs))
 
 
 def steps_for(labels: int, args: argparse.Namespace) -> int:
@@ -114,6 +136,9 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         kwargs["classes"] = args.classes.split(",")
     steps = steps_for(run.labels, args)
     layer_lr_decay = 1.0 if run.study == "probe" else args.layer_lr_decay  # frozen: no decay
+    lr = run.lr if run.lr is not None else args.lr
+    if run.study == "probe":
+        lr *= 10  # a linear head alone trains at a higher LR
     start = time.perf_counter()
     result = finetune(
         model,
@@ -125,7 +150,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         max_train_jets=run.labels,
         max_steps=steps,
         batch_size=args.batch_size,
-        lr=args.lr * (10 if run.study == "probe" else 1),
+        lr=lr,
         backbone_lr_scale=args.backbone_lr_scale,
         freeze_fraction=args.freeze_fraction,
         layer_lr_decay=layer_lr_decay,
@@ -144,6 +169,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         **{k: metrics[k] for k in keep if k in metrics},
         "val": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
         "steps": steps,
+        "lr": lr,
         "freeze_fraction": args.freeze_fraction,
         "layer_lr_decay": layer_lr_decay,
         "seconds": round(seconds, 1),
@@ -243,21 +269,52 @@ def append_result(path: Path, row: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def metric_stats(values: list[float]) -> dict[str, Any]:
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "n": len(v), "values": [float(x) for x in v]}  # fmt: skip
+
+
+def select_lr(rows: list[dict], metric: str) -> dict[str, Any]:
+    """The cell of one (study, task, model, labels) group: the test metric's statistics at
+    the LR whose mean validation metric is best; with one LR, simply its statistics."""
+    by_lr: dict[float | None, list[dict]] = {}
+    for row in rows:
+        by_lr.setdefault(row.get("lr"), []).append(row)
+    if len(by_lr) == 1:
+        return metric_stats([r[metric] for r in rows])
+
+    def val_mean(group: list[dict]) -> float:
+        vals = [r.get("val", {}).get(metric) for r in group]
+        vals = [v for v in vals if v is not None]
+        return float(np.mean(vals)) if vals else -math.inf
+
+    scan = {
+        lr: {"val": val_mean(g), "test": float(np.mean([r[metric] for r in g])), "n": len(g)}
+        for lr, g in sorted(by_lr.items(), key=lambda kv: kv[0] or 0.0)
+    }
+    best = max(scan, key=lambda lr: scan[lr]["val"])
+    return {
+        **metric_stats([r[metric] for r in by_lr[best]]),
+        "lr": best,
+        "lr_scan": {"default" if lr is None else f"{lr:g}": s for lr, s in scan.items()},
+    }
+
+
 def summarise(results: dict[str, dict]) -> dict[str, Any]:
-    """``{study: {task: {model: {labels: {mean, std, n, values}}}}}`` of the headline metric."""
-    groups: dict[tuple, list[float]] = {}
+    """``{study: {task: {model: {labels: {mean, std, n, values}}}}}`` of the headline metric;
+    where a group was run at several LRs (``--lrs``), the cell is the one chosen on the
+    validation set and also holds ``lr`` and the whole ``lr_scan``."""
+    groups: dict[tuple, list[dict]] = {}
     for row in results.values():
-        metric = TASK_METRIC[row["task"]]
-        if metric in row:
+        if TASK_METRIC[row["task"]] in row:
             groups.setdefault((row["study"], row["task"], row["model"], row["labels"]), []).append(
-                row[metric]
+                row
             )
     out: dict[str, Any] = {}
-    for (study, task, model, labels), values in sorted(groups.items()):
+    for (study, task, model, labels), rows in sorted(groups.items()):
         cell = out.setdefault(study, {}).setdefault(task, {}).setdefault(model, {})
-        v = np.asarray(values)
-        cell[str(labels)] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1
-                             else 0.0, "n": len(v), "values": [float(x) for x in v]}  # fmt: skip
+        cell[str(labels)] = select_lr(rows, TASK_METRIC[task])
     return out
 
 
@@ -266,16 +323,20 @@ def markdown_table(summary: dict[str, Any]) -> str:
     for study, tasks in summary.items():
         for task, models in tasks.items():
             sizes = sorted({int(n) for cells in models.values() for n in cells})
-            lines += [f"**{study} — {task}** ({TASK_METRIC[task]}, mean ± std over seeds)", "",
+            lines += [f"**{study} — {task}** ({TASK_METRIC[task]}, mean ± std over seeds; "
+                      "LR: chosen on validation)", "",
                       "| model | " + " | ".join(f"{n:,} labels" for n in sizes) + " |",
                       "| --- |" + " --- |" * len(sizes)]  # fmt: skip
             for model, cells in models.items():
                 row = []
                 for n in sizes:
                     c = cells.get(str(n))
-                    row.append("—" if c is None else
-                               f"{c['mean']:.3f} ± {c['std']:.3f}" if c["n"] > 1 else
-                               f"{c['mean']:.3f}")  # fmt: skip
+                    text = ("—" if c is None else
+                            f"{c['mean']:.3f} ± {c['std']:.3f}" if c["n"] > 1 else
+                            f"{c['mean']:.3f}")  # fmt: skip
+                    if c is not None and c.get("lr") is not None:
+                        text += f" (LR {c['lr']:g})"
+                    row.append(text)
                 lines.append(f"| {model} | " + " | ".join(row) + " |")
             lines.append("")
     return "\n".join(lines)
@@ -348,6 +409,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--lrs", default=None,
+                        help="LR grid, e.g. 5e-4,1e-3,2e-3: every full fine-tuning is run at "
+                        "each and the summary picks each model's LR on validation")  # fmt: skip
     parser.add_argument("--backbone-lr-scale", type=float, default=1.0,
                         help="full fine-tuning: backbone LR / head LR after the ramp")  # fmt: skip
     parser.add_argument("--freeze-fraction", type=float, default=0.1,
@@ -362,6 +426,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--keep-runs", action="store_true", help="keep fine-tuned models")
     parser.add_argument("--summarise", action="store_true", help="only rewrite the summary")
     args = parser.parse_args(argv)
+    parse_lrs(args.lrs)  # a bad grid fails now, not after hours of runs
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

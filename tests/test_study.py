@@ -87,3 +87,39 @@ def test_study_on_a_subset_of_classes(study, tmp_path):
     assert all(r["n_jets"] == 60 for r in rows)
     x, y, names = study.jet_observables(str(data / "test"), ["QCD", "Wqq"])
     assert names == ["QCD", "Wqq"] and set(np.unique(y)) == {0, 1}
+
+
+def test_lr_grid_runs_every_lr_and_reports_the_validation_choice(study, data, tmp_path):
+    """--lrs: each fine-tuning runs at every LR (the LR joins the key), and the summary cell
+    is the LR with the best validation metric, not the best test metric."""
+    argv = ["--data", str(data), "--out", str(tmp_path), "--checkpoints", "s=tiny",
+            "--labels", "40", "--seeds", "1", "--tasks", "tagging", "--extras", "",
+            "--lrs", "1e-3,3e-4", "--min-steps", "2", "--max-steps", "2", "--evals", "1",
+            "--batch-size", "32", "--only", "scratch"]  # fmt: skip
+    summary = study.main(argv)
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["key"] for r in rows) == ["main:scratch:tagging:40:0:lr0.0003",
+                                              "main:scratch:tagging:40:0:lr0.001"]  # fmt: skip
+    assert sorted(r["lr"] for r in rows) == [3e-4, 1e-3]
+    cell = summary["main"]["tagging"]["scratch"]["40"]
+    assert set(cell["lr_scan"]) == {"0.0003", "0.001"} and cell["lr"] in (3e-4, 1e-3)
+    assert "(LR " in (tmp_path / "summary.md").read_text()
+
+    # the choice follows validation: the LR with the worse test score but better val wins
+    def row(lr, val, test):
+        return {"lr": lr, "val": {"accuracy": val}, "accuracy": test}
+
+    chosen = study.select_lr([row(1e-3, 0.70, 0.60), row(1e-3, 0.72, 0.62),
+                              row(2e-3, 0.65, 0.66), row(2e-3, 0.66, 0.67)], "accuracy")  # fmt: skip
+    assert chosen["lr"] == 1e-3 and chosen["n"] == 2
+    assert chosen["mean"] == pytest.approx(0.61)
+    assert chosen["lr_scan"]["0.002"]["test"] == pytest.approx(0.665)
+    assert study.select_lr([row(1e-3, 0.7, 0.6)], "accuracy").keys() == {"mean", "std", "n",
+                                                                         "values"}  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", ["1e-3,abc", "0,1e-3", "-1e-3", ","])
+def test_lr_grid_rejects_bad_values_before_any_run(study, tmp_path, bad):
+    with pytest.raises(SystemExit, match="--lrs"):
+        study.main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), f"--lrs={bad}"])
+    assert not (tmp_path / "o" / "results.jsonl").exists()
