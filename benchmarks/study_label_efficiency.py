@@ -6,7 +6,8 @@ to ``OUT/results.jsonl`` as soon as it finishes, so an interrupted study resumes
 stopped (runs already in the file are skipped; a run is keyed by study, model, task, labels
 and seed only, so compare fine-tuning settings such as ``--backbone-lr-scale``,
 ``--freeze-fraction`` or ``--layer-lr-decay`` in separate ``--out`` folders). ``--summarise``
-only re-reads the file and rewrites ``OUT/summary.{json,md}`` and ``OUT/label_efficiency.png``.
+only re-reads the file and rewrites ``OUT/summary.{json,md}`` and ``OUT/label_efficiency.png``
+(and ``OUT/lr_scan.png`` after an LR grid).
 
 Learning-rate grid: ``--lrs 5e-4,1e-3,2e-3`` runs every full fine-tuning (``main`` and
 ``kinematics``) at each LR (the LR joins the run key), and the summary reports, for each
@@ -376,6 +377,48 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def plot_lr_scan(summary: dict[str, Any], path: Path) -> bool:
+    """Mean test (solid) and validation (dotted) metric vs fine-tuning LR, one colour per
+    model, one panel per (task, labels) cell scanned with ``--lrs``; the chosen LR is ringed.
+    Returns whether there was a scan to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []  # (task, labels, {model: cell}) of every cell with a scan
+    for task, models in summary.get("main", {}).items():
+        for labels in sorted({n for cells in models.values() for n in cells}, key=int):
+            scanned = {m: c[labels] for m, c in models.items() if "lr_scan" in c.get(labels, {})}
+            if scanned:
+                panels.append((task, labels, scanned))
+    if not panels:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, (task, labels, cells) in zip(axes[0], panels, strict=True):
+        for model, cell in cells.items():
+            scan = {float(k): v for k, v in cell["lr_scan"].items() if k != "default"}
+            lrs = sorted(scan)
+            line = ax.plot(lrs, [scan[lr]["test"] for lr in lrs], "o-", label=f"{model} (test)")
+            colour = line[0].get_color()
+            ax.plot(lrs, [scan[lr]["val"] for lr in lrs], ":", color=colour, label=f"{model} (val)")
+            if cell.get("lr") in scan:
+                ax.plot([cell["lr"]], [scan[cell["lr"]]["test"]], "o", ms=13, mfc="none",
+                        color=colour)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("fine-tuning learning rate")
+        ax.set_ylabel(f"mean {TASK_METRIC[task].replace('_', ' ')}")
+        ax.set_title(f"{task}, {int(labels):,} labels (ring: chosen on val)", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return True
+
+
 def write_summary(out: Path, results: dict[str, dict]) -> dict[str, Any]:
     summary = summarise(results)
     for name, text in (("summary.json", json.dumps(summary, indent=2)),
@@ -384,6 +427,7 @@ def write_summary(out: Path, results: dict[str, dict]) -> dict[str, Any]:
         tmp.write_text(text)
         os.replace(tmp, out / name)
     plot(summary, out / "label_efficiency.png")
+    plot_lr_scan(summary, out / "lr_scan.png")
     return summary
 
 

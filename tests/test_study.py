@@ -52,6 +52,7 @@ def test_study_runs_resumes_and_summarises(study, data, tmp_path):
     cell = summary["main"]["tagging"]["scratch"]["40"]
     assert cell["n"] == 2 and cell["mean"] == pytest.approx(np.mean(cell["values"]))
     assert (tmp_path / "label_efficiency.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "lr_scan.png").exists()  # no --lrs grid, no scan plot
     assert "| flow |" in (tmp_path / "summary.md").read_text()
 
     # a second call finds every run done and only re-summarises
@@ -104,6 +105,7 @@ def test_lr_grid_runs_every_lr_and_reports_the_validation_choice(study, data, tm
     cell = summary["main"]["tagging"]["scratch"]["40"]
     assert set(cell["lr_scan"]) == {"0.0003", "0.001"} and cell["lr"] in (3e-4, 1e-3)
     assert "(LR " in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "lr_scan.png").read_bytes()[:4] == b"\x89PNG"
 
     # the choice follows validation: the LR with the worse test score but better val wins
     def row(lr, val, test):
