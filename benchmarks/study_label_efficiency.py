@@ -343,6 +343,17 @@ def markdown_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def save_figure(fig: Any, path: Path) -> None:
+    """Write a figure atomically (temp file, then rename) and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -370,11 +381,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         ax.set_title(task)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def plot_lr_scan(summary: dict[str, Any], path: Path) -> bool:
@@ -411,11 +418,7 @@ def plot_lr_scan(summary: dict[str, Any], path: Path) -> bool:
         ax.set_title(f"{task}, {int(labels):,} labels (ring: chosen on val)", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
     return True
 
 
