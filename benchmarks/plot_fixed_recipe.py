@@ -1,6 +1,8 @@
 """Redraw ``docs/figures/label_efficiency.png``: tagging accuracy vs labelled jets for the
 fixed-recipe checkpoints, scratch and the BDT, from the raw study rows in
-``benchmarks/results/study/`` (several study runs, hence this merge; run from the repo root).
+``benchmarks/results/study/`` (several study runs, hence this merge; run from the repo root),
+and ``docs/figures/lr_scan.png``: accuracy at 1,000 labels vs fine-tuning LR
+(``results_lr_grid.jsonl``, the rows of the session-17/18 LR scans in the ``--lrs`` format).
 """
 
 from __future__ import annotations
@@ -58,7 +60,16 @@ def main() -> None:
             rows.setdefault(f"{row['study']}:{row['model']}:{row['labels']}:{row['seed']}", row)
     summary = study.summarise(rows)
     print(study.markdown_table(summary))
-    study.plot(summary, ROOT.parent / "docs" / "figures" / "label_efficiency.png")
+    figures = ROOT.parent / "docs" / "figures"
+    study.plot(summary, figures / "label_efficiency.png")
+
+    grid = {}
+    for line in (RESULTS / "results_lr_grid.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        grid[row["key"]] = {**row, "model": NAMES[row["model"]]}
+    grid_summary = study.summarise(grid)
+    print(study.markdown_table(grid_summary))
+    study.plot_lr_scan(grid_summary, figures / "lr_scan.png")
 
 
 if __name__ == "__main__":

@@ -324,8 +324,10 @@ def markdown_table(summary: dict[str, Any]) -> str:
     for study, tasks in summary.items():
         for task, models in tasks.items():
             sizes = sorted({int(n) for cells in models.values() for n in cells})
-            lines += [f"**{study} — {task}** ({TASK_METRIC[task]}, mean ± std over seeds; "
-                      "LR: chosen on validation)", "",
+            scanned = any("lr_scan" in c for cells in models.values() for c in cells.values())
+            note = "; LR: chosen on validation" if scanned else ""
+            title = f"**{study} — {task}** ({TASK_METRIC[task]}, mean ± std over seeds{note})"
+            lines += [title, "",
                       "| model | " + " | ".join(f"{n:,} labels" for n in sizes) + " |",
                       "| --- |" + " --- |" * len(sizes)]  # fmt: skip
             for model, cells in models.items():
@@ -385,9 +387,9 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
 
 def plot_lr_scan(summary: dict[str, Any], path: Path) -> bool:
-    """Mean test (solid) and validation (dotted) metric vs fine-tuning LR, one colour per
-    model, one panel per (task, labels) cell scanned with ``--lrs``; the chosen LR is ringed.
-    Returns whether there was a scan to draw."""
+    """Mean test (solid; scratch dashed) and validation (dotted) metric vs fine-tuning LR,
+    one colour per model, one panel per (task, labels) cell scanned with ``--lrs``; the
+    chosen LR is ringed. Returns whether there was a scan to draw."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -401,23 +403,29 @@ def plot_lr_scan(summary: dict[str, Any], path: Path) -> bool:
                 panels.append((task, labels, scanned))
     if not panels:
         return False
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
     for ax, (task, labels, cells) in zip(axes[0], panels, strict=True):
+        all_lrs: set[float] = set()
         for model, cell in cells.items():
             scan = {float(k): v for k, v in cell["lr_scan"].items() if k != "default"}
             lrs = sorted(scan)
-            line = ax.plot(lrs, [scan[lr]["test"] for lr in lrs], "o-", label=f"{model} (test)")
+            all_lrs |= set(lrs)
+            style = "o--" if model == "scratch" else "o-"  # as in the label-efficiency plot
+            line = ax.plot(lrs, [scan[lr]["test"] for lr in lrs], style, label=model)
             colour = line[0].get_color()
-            ax.plot(lrs, [scan[lr]["val"] for lr in lrs], ":", color=colour, label=f"{model} (val)")
+            ax.plot(lrs, [scan[lr]["val"] for lr in lrs], ":", color=colour)
             if cell.get("lr") in scan:
                 ax.plot([cell["lr"]], [scan[cell["lr"]]["test"]], "o", ms=13, mfc="none",
                         color=colour)  # fmt: skip
         ax.set_xscale("log")
+        ax.set_xticks(sorted(all_lrs), [f"{lr:g}" for lr in sorted(all_lrs)])
+        ax.minorticks_off()
         ax.set_xlabel("fine-tuning learning rate")
         ax.set_ylabel(f"mean {TASK_METRIC[task].replace('_', ' ')}")
-        ax.set_title(f"{task}, {int(labels):,} labels (ring: chosen on val)", fontsize=10)
+        ax.set_title(f"{task}, {int(labels):,} labels\ntest: solid (scratch dashed), "
+                     "validation: dotted, ring: chosen on validation", fontsize=9)  # fmt: skip
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     save_figure(fig, path)
     return True
 
