@@ -500,7 +500,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             start = time.perf_counter()
             row = run_bdt(run, args, cache) if run.study == "bdt" else run_finetune(
                 run, args, checkpoints)  # fmt: skip
-            row |= dataclasses.asdict(run) | {"key": run.key}
+            # the run's fields, then what it measured (its "lr" is the one used, grid or --lr)
+            row = dataclasses.asdict(run) | row | {"key": run.key}
             append_result(results_file, row)
             results[run.key] = row
             metric = TASK_METRIC[run.task]

@@ -40,14 +40,14 @@ def test_study_runs_resumes_and_summarises(study, data, tmp_path):
             f"flow={resolve_pretrained('mpm-flow-tiny')}", "--labels", "40,120", "--seeds", "2",
             "--tasks", "tagging", "--extras", "bdt", "--min-steps", "4", "--max-steps", "4",
             "--evals", "1", "--batch-size", "32", "--freeze-fraction", "0.5",
-            "--layer-lr-decay", "0.8"]  # fmt: skip
+            "--layer-lr-decay", "0.8", "--lr", "7e-4"]  # fmt: skip
     summary = study.main(argv)
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     # 2 seeds at 40 labels, 1 at 120; flow + scratch + bdt each
     assert len(rows) == 3 * 3
     assert {r["model"] for r in rows} == {"flow", "scratch", "bdt"}
     assert all(r["n_jets"] == 90 and 0.0 <= r["accuracy"] <= 1.0 for r in rows)
-    assert all(r["freeze_fraction"] == 0.5 and r["layer_lr_decay"] == 0.8
+    assert all(r["freeze_fraction"] == 0.5 and r["layer_lr_decay"] == 0.8 and r["lr"] == 7e-4
                for r in rows if r["model"] != "bdt")  # fmt: skip
     cell = summary["main"]["tagging"]["scratch"]["40"]
     assert cell["n"] == 2 and cell["mean"] == pytest.approx(np.mean(cell["values"]))
