@@ -4,10 +4,11 @@ few labelled jets, evaluate everything on one held-out test set, and plot metric
 Each run is ``finetune`` → ``evaluate_checkpoint`` on the test files; its result is appended
 to ``OUT/results.jsonl`` as soon as it finishes, so an interrupted study resumes where it
 stopped (runs already in the file are skipped; a run is keyed by study, model, task, labels
-and seed only, so compare fine-tuning settings such as ``--backbone-lr-scale``,
-``--freeze-fraction`` or ``--layer-lr-decay`` in separate ``--out`` folders). ``--summarise``
-only re-reads the file and rewrites ``OUT/summary.{json,md}`` and ``OUT/label_efficiency.png``
-(and ``OUT/lr_scan.png`` after an LR grid).
+and seed, plus the LR in an ``--lrs`` grid, so compare other fine-tuning settings such as a
+single ``--lr``, ``--backbone-lr-scale``, ``--freeze-fraction`` or ``--layer-lr-decay`` in
+separate ``--out`` folders). ``--summarise`` only re-reads the file and rewrites
+``OUT/summary.{json,md}`` and ``OUT/label_efficiency.png`` (and ``OUT/lr_scan.png`` after an
+LR grid).
 
 Learning-rate grid: ``--lrs 5e-4,1e-3,2e-3`` runs every full fine-tuning (``main`` and
 ``kinematics``) at each LR (the LR joins the run key), and the summary reports, for each
@@ -271,6 +272,7 @@ def append_result(path: Path, row: dict) -> None:
 
 
 def metric_stats(values: list[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation (0 for one value), count and the values."""
     v = np.asarray(values, dtype=float)
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
             "n": len(v), "values": [float(x) for x in v]}  # fmt: skip
