@@ -63,10 +63,8 @@ def main() -> None:
     figures = ROOT.parent / "docs" / "figures"
     study.plot(summary, figures / "label_efficiency.png")
 
-    grid = {}
-    for line in (RESULTS / "results_lr_grid.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        grid[row["key"]] = {**row, "model": NAMES[row["model"]]}
+    grid = study.load_results(RESULTS / "results_lr_grid.jsonl")
+    grid = {key: {**row, "model": NAMES[row["model"]]} for key, row in grid.items()}
     grid_summary = study.summarise(grid)
     print(study.markdown_table(grid_summary))
     study.plot_lr_scan(grid_summary, figures / "lr_scan.png")
