@@ -125,7 +125,13 @@ def collect_facts(
     run = _read_json(folder / RUN_CONFIG_NAME)
     args = _read_json(folder / TRAINING_ARGS_NAME)
 
-    name = name or provenance.get("name") or folder.resolve().name
+    # a staging or temporary folder's own name is never the model's: prefer the repo id's
+    name = (
+        name
+        or provenance.get("name")
+        or (repo_id or "").rpartition("/")[2]
+        or folder.resolve().name
+    )
     repo_id = repo_id or provenance.get("repo_id") or f"{hub_org()}/{name}"
     architectures = config.get("architectures") or ["JetFMModel"]
     model_class = architectures[0]

@@ -397,7 +397,8 @@ def save_final_checkpoint(
             **dict(run_info or {}),
         }
         _write_json(tmp / RUN_CONFIG_FILE, run)
-        write_model_card(tmp)  # now that the training record exists
+        # now that the training record exists; named after the output, not the temp folder
+        write_model_card(tmp, name=out.name)
         if out.exists():
             for entry in out.iterdir():  # keep checkpoint-* (resume) and anything else
                 if not (tmp / entry.name).exists():

@@ -313,6 +313,7 @@ def test_push_to_hub_private_branch_and_token(tmp_path, hub):
     remote = hub.files("org/private-test", "dev")
     assert {"README.md", "config.json", "model.safetensors"} <= set(remote)
     assert "library_name: jetfm" in remote["README.md"].decode()  # our card, not a generic one
+    assert "model_name: private-test\n" in remote["README.md"].decode()  # not the temp dir
     assert "model.safetensors" not in hub.files("org/private-test", "main")
     cache = tmp_path / "cache"
     with pytest.raises(CheckpointError, match="private"):

@@ -430,6 +430,7 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
         assert {"config.json", "model.safetensors", "preprocessor_config.json",
                 "training_args.json", "run_config.json", "checkpoint-4"} <= names  # fmt: skip
         assert json.loads((out / "run_config.json").read_text())["global_step"] == 5
+        assert f"model_name: {target}\n" in (out / "README.md").read_text()  # not the temp dir
         if target == "vqvae":
             assert (out / "tokenizer" / "model.safetensors").exists()
             assert ParticleTokenizer.from_pretrained(out / "tokenizer").config.num_codes == 16
