@@ -2,7 +2,10 @@
 fixed-recipe checkpoints, scratch and the BDT, from the raw study rows in
 ``benchmarks/results/study/`` (several study runs, hence this merge; run from the repo root),
 and ``docs/figures/lr_scan.png``: accuracy at 1,000 labels vs fine-tuning LR
-(``results_lr_grid.jsonl``, the rows of the session-17/18 LR scans in the ``--lrs`` format).
+(``results_lr_grid.jsonl``, the rows of the session-17/18 LR scans in the ``--lrs`` format),
+and ``docs/figures/label_efficiency_tuned.png``: accuracy vs labelled jets with the LR tuned
+(1,000 labels: chosen on validation from the grid; 10,000 labels: the 1k choice, 2e-3, 1 seed),
+the figure the model cards carry.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ NAMES = {
     "v4": "flow, 3,000 steps",
     "vqbig": "mpm-vq-base (360k jets)",
     "flowbig": "flow, 360k jets",
-    "diffbig": "diffusion, 360k jets",
+    "diffbig": "diffusion, 360k jets, 2,400 steps",
+    "diff7k": "mpm-flow-base (diffusion, 7,200 steps)",
     "vq2": "vqvae, 30k jets",
-    "flow3": "mpm-flow-base",
+    "flow3": "flow, 30k jets (mpm-flow-base until session 19)",
     "scratch": "scratch",
     "bdt": "bdt",
 }
@@ -34,6 +38,9 @@ FILES = (
     "results_diagnostics.jsonl",
     "results.jsonl",
 )
+#: rows at 10,000 labels run at the 1k grid's choice of LR (``TUNED_LR``)
+TUNED_10K_FILES = ("results_session18.jsonl", "results_session19.jsonl")
+TUNED_LR = 2e-3
 
 
 def load_study_module():
@@ -68,6 +75,18 @@ def main() -> None:
     grid_summary = study.summarise(grid)
     print(study.markdown_table(grid_summary))
     study.plot_lr_scan(grid_summary, figures / "lr_scan.png")
+
+    tuned = dict(grid)
+    for name in TUNED_10K_FILES:
+        for key, row in study.load_results(RESULTS / name).items():
+            if (row["study"], row["task"], row["labels"]) == ("main", "tagging", 10000) and (
+                row["model"] in NAMES and row.get("lr") == TUNED_LR
+            ):
+                tuned[key] = {**row, "model": NAMES[row["model"]]}
+    tuned |= {key: row for key, row in rows.items() if row["study"] == "bdt"}
+    tuned_summary = study.summarise(tuned)
+    print(study.markdown_table(tuned_summary))
+    study.plot(tuned_summary, figures / "label_efficiency_tuned.png")
 
 
 if __name__ == "__main__":

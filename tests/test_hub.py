@@ -403,3 +403,27 @@ def test_shipped_mpm_vq_base_loads_offline_with_its_codebook():
     card = (Path(folder) / "README.md").read_text()
     measured = json.loads((Path(folder) / "metrics.json").read_text())["results"][0]
     assert f"{measured['value']:g}" in card and "vqvae" in card
+
+
+@pytest.mark.parametrize(
+    ("name", "target"), [("mpm-flow-base", "diffusion"), ("mpm-vq-base", "vqvae")]
+)
+def test_shipped_base_checkpoints_carry_their_measured_table_and_plot(name, target):
+    """The physics-grade checkpoints load offline by name and their cards show what the study
+    measured: every metrics.json value in the results table, and the label-efficiency figure,
+    shipped beside the card (a relative link, so it renders on the Hub too)."""
+    import re
+
+    folder = Path(resolve_pretrained(name))
+    assert JetFMModel.from_pretrained(name).config.mpm_target == target
+    card = (folder / "README.md").read_text()
+    measured = json.loads((folder / "metrics.json").read_text())["results"]
+    assert len(measured) >= 3
+    for row in measured:
+        assert f"| {row['value']:.4g} |" in card, row["task"]  # the template's format
+    figures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", card)
+    assert figures, "the card shows no figure"
+    for figure in figures:
+        assert (folder / figure).is_file() and (folder / figure).stat().st_size > 10_000, figure
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert provenance["data"]["num_jets"] >= 300_000  # the issue's pre-training set size
