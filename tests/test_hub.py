@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
@@ -388,21 +389,16 @@ def test_release_packages_a_finished_pretraining_run(tmp_path, jetclass_file):
 
 
 def test_shipped_mpm_vq_base_loads_offline_with_its_codebook():
-    """The tokenized-target checkpoint ships its VQ-VAE codebook (``tokenizer/``): the backbone
-    and the tokenizer load by name, offline, and the tokenizer encodes particles to codes."""
+    """The tokenized-target checkpoint ships its VQ-VAE codebook (``tokenizer/``): found by
+    name offline, it loads and matches the shipped processor's feature groups."""
     from jetfm.data.processor import JetProcessor
     from jetfm.tokenizer import ParticleTokenizer
 
-    folder = resolve_pretrained("mpm-vq-base")
-    assert JetFMModel.from_pretrained("mpm-vq-base").config.mpm_target == "vqvae"
+    folder = resolve_pretrained("mpm-vq-base")  # backbone and card: the next test
     tok = ParticleTokenizer.from_pretrained(str(Path(folder) / "tokenizer"))
     assert tok.config.num_codes == 512
     proc = JetProcessor.from_pretrained(str(folder))
     assert set(tok.config.feature_groups) <= set(proc.feature_groups)
-    # the card carries the measured study result recorded in metrics.json
-    card = (Path(folder) / "README.md").read_text()
-    measured = json.loads((Path(folder) / "metrics.json").read_text())["results"][0]
-    assert f"{measured['value']:g}" in card and "vqvae" in card
 
 
 @pytest.mark.parametrize(
@@ -412,8 +408,6 @@ def test_shipped_base_checkpoints_carry_their_measured_table_and_plot(name, targ
     """The physics-grade checkpoints load offline by name and their cards show what the study
     measured: every metrics.json value in the results table, and the label-efficiency figure,
     shipped beside the card (a relative link, so it renders on the Hub too)."""
-    import re
-
     folder = Path(resolve_pretrained(name))
     assert JetFMModel.from_pretrained(name).config.mpm_target == target
     card = (folder / "README.md").read_text()
