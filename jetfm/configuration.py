@@ -12,6 +12,7 @@ from typing import Any
 from transformers import PretrainedConfig
 
 from jetfm.data.schema import FEATURE_GROUPS, REQUIRED_GROUP
+from jetfm.hub import CONFIG_NAME, HubMixin
 
 #: Size presets. Parameter counts (backbone only, all three feature groups) are checked by
 #: ``tests/test_backbone.py`` and listed in the docs.
@@ -35,7 +36,7 @@ SIZE_PRESETS: dict[str, dict[str, Any]] = {
 MPM_TARGETS = ("vqvae", "kmeans", "regression", "flow", "diffusion")
 
 
-class JetFMConfig(PretrainedConfig):
+class JetFMConfig(HubMixin, PretrainedConfig):
     r"""Configuration of a jetfm model.
 
     Args:
@@ -91,6 +92,8 @@ class JetFMConfig(PretrainedConfig):
     """
 
     model_type = "jetfm"
+    # from_pretrained resolves short names ("mpm-flow-base") like the models do
+    hub_required_file = CONFIG_NAME
 
     def __init__(
         self,

@@ -47,10 +47,9 @@ def data(tmp_path_factory) -> Path:
 def tagger(data, tmp_path_factory) -> Path:
     """A fine-tuned tagger folder (with the Trainer's checkpoint-* inside)."""
     from jetfm.finetuning import finetune
-    from jetfm.hub import resolve_pretrained
 
     out = tmp_path_factory.mktemp("tagger") / "model"
-    finetune(resolve_pretrained("mpm-flow-tiny"), "tagging", str(data / "train"),
+    finetune("mpm-flow-tiny", "tagging", str(data / "train"),
              str(data / "val"), out, max_steps=10, batch_size=64, lr=1e-3,
              early_stopping_patience=None, evals_per_run=1)  # fmt: skip
     return out

@@ -101,11 +101,12 @@ def test_missing_folder_and_bad_names(tmp_path):
     with pytest.raises(CheckpointError, match="is a file"):
         (tmp_path / "f.txt").write_text("x")
         JetFMModel.from_pretrained(tmp_path / "f.txt")
-    with pytest.raises(CheckpointError) as err:
-        JetFMModel.from_pretrained("mpm-flow-does-not-exist")
-    message = str(err.value)
-    assert "jetfm/mpm-flow-does-not-exist" in message and "HF_HUB_OFFLINE" in message
-    assert SHIPPED in message and "offline mode" in message  # known names, what was tried
+    for cls in (JetFMModel, JetFMConfig):
+        with pytest.raises(CheckpointError) as err:
+            cls.from_pretrained("mpm-flow-does-not-exist")
+        message = str(err.value)
+        assert "jetfm/mpm-flow-does-not-exist" in message and "HF_HUB_OFFLINE" in message
+        assert SHIPPED in message and "offline mode" in message  # known names, what was tried
 
 
 # --- safety ---------------------------------------------------------------------------------
@@ -210,8 +211,14 @@ def test_shipped_checkpoint_loads_offline(tmp_path, monkeypatch, caplog):
     # the processor statistics come from the same folder
     from jetfm.data.processor import JetProcessor
 
-    processor = JetProcessor.from_pretrained(str(resolve_pretrained(SHIPPED)))
+    processor = JetProcessor.from_pretrained(SHIPPED)
     assert processor.mean is not None and processor.num_jets_fitted > 0
+    # the config alone resolves the short name too (fine-tuning reads it before the weights)
+    from jetfm.finetuning import load_config
+
+    config, expected = JetFMConfig.from_pretrained(SHIPPED).to_dict(), model.config.to_dict()
+    assert {**config, "_name_or_path": ""} == {**expected, "_name_or_path": ""}
+    assert load_config(SHIPPED).hidden_size == model.config.hidden_size
     # and the model runs on a batch shaped like the processor's output
     x = torch.randn(2, 5, 7)
     out = model(kinematics=x, pid=torch.zeros(2, 5, 6), tracks=torch.zeros(2, 5, 4))

@@ -34,10 +34,8 @@ def data(tmp_path_factory) -> Path:
 
 
 def test_study_runs_resumes_and_summarises(study, data, tmp_path):
-    from jetfm.hub import resolve_pretrained
-
     argv = ["--data", str(data), "--out", str(tmp_path), "--checkpoints",
-            f"flow={resolve_pretrained('mpm-flow-tiny')}", "--labels", "40,120", "--seeds", "2",
+            "flow=mpm-flow-tiny", "--labels", "40,120", "--seeds", "2",
             "--tasks", "tagging", "--extras", "bdt", "--min-steps", "4", "--max-steps", "4",
             "--evals", "1", "--batch-size", "32", "--freeze-fraction", "0.5",
             "--layer-lr-decay", "0.8", "--lr", "7e-4"]  # fmt: skip
