@@ -4,7 +4,7 @@ fixed-recipe checkpoints, scratch and the BDT, from the raw study rows in
 and ``docs/figures/lr_scan.png``: accuracy at 1,000 labels vs fine-tuning LR
 (``results_lr_grid.jsonl``, the rows of the session-17/18 LR scans in the ``--lrs`` format),
 and ``docs/figures/label_efficiency_tuned.png``: accuracy vs labelled jets with the LR tuned
-(1,000 labels: chosen on validation from the grid; 10,000 labels: the 1k choice, 2e-3, 1 seed),
+(1,000 labels: chosen on validation from the grid; 10,000 labels: the 1k choice, 2e-3),
 the figure the model cards carry.
 """
 
@@ -39,7 +39,7 @@ FILES = (
     "results.jsonl",
 )
 #: rows at 10,000 labels run at the 1k grid's choice of LR (``TUNED_LR``)
-TUNED_10K_FILES = ("results_session18.jsonl", "results_session19.jsonl")
+TUNED_10K_FILES = ("results_session18.jsonl", "results_session19.jsonl", "results_session20.jsonl")
 TUNED_LR = 2e-3
 
 
