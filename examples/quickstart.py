@@ -1,10 +1,10 @@
 """Quickstart with the Python API: pretrained checkpoint → labelled jets → tagger → metrics.
 
-What it shows: the four calls behind ``jetfm quickstart``, spelled out —
-:func:`jetfm.hub.resolve_pretrained` (the shipped ``mpm-flow-base`` checkpoint, offline),
+What it shows: the three calls behind ``jetfm quickstart``, spelled out —
 :func:`jetfm.generation.generate_dataset` (Pythia 8 jets; train/val/test from different
-seeds), :func:`jetfm.finetuning.finetune` and :func:`jetfm.evaluation.evaluate_checkpoint`
-(metrics table, ROC and confusion-matrix plots).
+seeds), :func:`jetfm.finetuning.finetune` (from the shipped ``mpm-flow-base`` checkpoint, by
+name, offline) and :func:`jetfm.evaluation.evaluate_checkpoint` (metrics table, ROC and
+confusion-matrix plots).
 
 Run (needs ``pip install "jetfm[generate]"`` unless you pass ``--data``)::
 
@@ -52,14 +52,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     from jetfm.evaluation import evaluate_checkpoint
     from jetfm.finetuning import finetune
-    from jetfm.hub import resolve_pretrained
     from jetfm.metrics import format_table, write_metrics
 
-    # A local folder: fine-tuning then reuses the checkpoint's normalisation statistics.
-    pretrained = resolve_pretrained(args.model)
     data = get_data(args)
     out = Path(args.output)
-    result = finetune(pretrained, "tagging", data["train"], data["val"], out / "model",
+    result = finetune(args.model, "tagging", data["train"], data["val"], out / "model",
                       mode="full", max_steps=args.max_steps, batch_size=args.batch_size,
                       lr=1e-3, early_stopping_patience=None)  # fmt: skip
     print("validation:", {k: result.metrics[k] for k in ("accuracy", "auc")})

@@ -46,15 +46,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     from jetfm.evaluation import evaluate_checkpoint
     from jetfm.finetuning import finetune
-    from jetfm.hub import resolve_pretrained
     from jetfm.metrics import format_table
 
     data = get_data(args)
-    pretrained = resolve_pretrained(args.model)
     results = {}
     for task in ("track-id", "vertexing"):
         out = Path(args.output) / task
-        finetune(pretrained, task, data["train"], data["val"], out, max_steps=args.max_steps,
+        finetune(args.model, task, data["train"], data["val"], out, max_steps=args.max_steps,
                  batch_size=64, lr=1e-3, early_stopping_patience=None)  # fmt: skip
         results[task] = evaluate_checkpoint(out, data["test"], plots_dir=out / "plots",
                                             progress=False)  # fmt: skip

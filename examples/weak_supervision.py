@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     from jetfm.evaluation import evaluate_checkpoint
     from jetfm.finetuning import finetune
-    from jetfm.hub import resolve_pretrained
 
     data = get_data(args)
     fractions = [float(f) for f in args.fractions.split(",")]
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     for name, scratch in runs.items():
         out = Path(args.output) / name
-        ft = finetune(resolve_pretrained(args.model), "cwola", data["train"], data["val"], out,
+        ft = finetune(args.model, "cwola", data["train"], data["val"], out,
                       signal=args.signal, background=args.background, fractions=fractions,
                       from_scratch=scratch, max_steps=args.max_steps, batch_size=64, lr=1e-3,
                       early_stopping_patience=None)  # fmt: skip

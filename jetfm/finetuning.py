@@ -42,6 +42,7 @@ from transformers import EarlyStoppingCallback, PreTrainedModel
 from jetfm.configuration import SIZE_PRESETS, JetFMConfig
 from jetfm.data.schema import IGNORE_INDEX
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
+from jetfm.hub import resolve_pretrained
 from jetfm.modeling.heads import JetFMForJetTagging, JetFMForTrackID, JetFMForVertexFinding
 from jetfm.training import RampedLambda, grouped_optimizer, ramp_param_groups
 
@@ -102,6 +103,15 @@ def get_task(task: str) -> TaskSpec:
 
 
 # --- models ---------------------------------------------------------------------------------
+def resolve_model(name_or_path: str | os.PathLike) -> str:
+    """A size preset as it is; a folder, short name or Hub id as the local folder it resolves
+    to, so that the config, the weights and the normalisation statistics all come from it."""
+    path = str(name_or_path)
+    if not Path(path).exists() and path in SIZE_PRESETS:
+        return path
+    return str(resolve_pretrained(path))
+
+
 def load_config(name_or_path: str | os.PathLike, **overrides: Any) -> JetFMConfig:
     """Config of a pretrained model (local dir, or Hub name via ``from_pretrained``), or of a
     size preset (``tiny``/``small``/``base``) when no such directory exists."""
@@ -479,6 +489,7 @@ def finetune(
         raise JetFMError(f"layer_lr_decay must be in (0, 1], got {layer_lr_decay}")
     if layer_lr_decay != 1.0 and mode != "full":
         raise JetFMError(f"layer_lr_decay applies to mode='full' only, not {mode!r}")
+    model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
     config = load_config(model)
     processor = load_processor(model, train, feature_groups)
     groups = _data_groups(processor, config, feature_groups)
@@ -617,6 +628,7 @@ __all__ = [
     "cwola_true_auc",
     "finetune",
     "load_config",
+    "resolve_model",
     "load_model_for_task",
     "load_processor",
     "preprocess_logits",

@@ -172,6 +172,19 @@ def test_example_vertexing_and_track_id(data, tmp_path):
     assert is_png(tmp_path / "vertexing" / "plots" / "ari.png")
 
 
+def test_finetune_by_short_name_keeps_the_checkpoint_normalisation(tagger):
+    """Fine-tuned from a short name, the tagger carries the shipped checkpoint's statistics
+    (the inputs the backbone was pre-trained on), not ones refitted on the training files."""
+    from jetfm.hub import resolve_pretrained
+
+    shipped = resolve_pretrained("mpm-flow-tiny") / "preprocessor_config.json"
+    shipped, saved = (
+        json.loads(f.read_text()) for f in (shipped, tagger / "preprocessor_config.json")
+    )
+    assert saved["num_jets_fitted"] == shipped["num_jets_fitted"]
+    assert saved["mean"] == shipped["mean"] and saved["std"] == shipped["std"]
+
+
 def test_example_push_to_hub_dry_run(tagger, tmp_path, monkeypatch):
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     assert any(tagger.glob("checkpoint-*"))  # training state that must not be uploaded
