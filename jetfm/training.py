@@ -427,6 +427,7 @@ def run_training(
     resume_from_checkpoint: bool | str | None = None,
     trainer_cls: type[transformers.Trainer] = transformers.Trainer,
     extra_files: dict | None = None,
+    run_info: Mapping[str, Any] | None = None,
 ) -> transformers.Trainer:
     """Train ``model`` with ``trainer_cls`` and write the final checkpoint folder.
 
@@ -441,6 +442,7 @@ def run_training(
             ``args.output_dir`` (a fresh start, with a log line, when there is none).
         extra_files: ``{relative name: path | callable(dest) | object with save_pretrained}``
             also written into the checkpoint folders (e.g. ``{"tokenizer": tokenizer}``).
+        run_info: extra facts recorded in the final folder's ``run_config.json``.
 
     Returns:
         The trainer, after training (``trainer.state.log_history`` holds the losses).
@@ -476,7 +478,7 @@ def run_training(
         trainer,
         processor=processor,
         extra_files=extra_files,
-        run_info={"resumed_from": resume_from_checkpoint or None},
+        run_info={"resumed_from": resume_from_checkpoint or None, **dict(run_info or {})},
     )
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()  # other ranks return once the folder is complete

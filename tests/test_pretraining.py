@@ -485,3 +485,81 @@ def test_flow_scores_track_parameters_of_charged_particles_only():
         swap_c = dict(changed_charged, tracks=torch.where(masked[..., None],
                                                           changed_charged["tracks"], b["tracks"]))  # fmt: skip
         assert not torch.allclose(model(**swap_c, masked=masked).loss, base)
+
+
+# --- continuing pre-training (--init-from) --------------------------------------------------
+def _weights(folder, prefix: str = "") -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def test_continuing_from_a_run_and_from_its_release_is_the_same(
+    jetclass_file, jetclass_files, tmp_path
+):
+    """--init-from takes the architecture, the normalisation, the backbone and (same target) the
+    decoder: from a `jetfm pretrain` output or from its release (backbone + mpm_decoder
+    .safetensors) the continued run is identical; the backbone starts where it stopped."""
+    from jetfm.data.processor import JetProcessor
+
+    common = ["--data", jetclass_file, "--batch-size", 32, "--target", "diffusion",
+              "--save-steps", 50, "--logging-steps", 1, "--seed", 3]  # fmt: skip
+    first = tmp_path / "first"  # on other jets, so that refitted statistics would differ
+    assert _cli("pretrain", *common[2:], "--data", jetclass_files[0].parent, "--size", "tiny",
+                "--output", first, "--max-steps", 6) == 0  # fmt: skip
+    assert _cli("release", "--name", "rel", "--out", tmp_path / "cards", "--pretrained",
+                first) == 0  # fmt: skip
+    release = tmp_path / "cards" / "rel"
+    assert (release / "mpm_decoder.safetensors").is_file()
+    for source, out in ((first, "from_run"), (release, "from_release")):
+        assert _cli("pretrain", *common, "--init-from", source, "--output", tmp_path / out,
+                    "--max-steps", 4) == 0  # fmt: skip
+    a, b = _weights(tmp_path / "from_run"), _weights(tmp_path / "from_release")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+    run = json.loads((tmp_path / "from_release" / "run_config.json").read_text())
+    assert run["init_from"] == str(release) and run["global_step"] == 4
+    # not refitted: the continued backbone reads its inputs as it learnt to
+    assert (JetProcessor.from_pretrained(tmp_path / "from_run").to_dict()
+            == JetProcessor.from_pretrained(first).to_dict())  # fmt: skip
+
+    # 4 small steps move the backbone far less than the distance to a fresh random one
+    start, moved = _weights(first, "jetfm."), _weights(tmp_path / "from_run", "jetfm.")
+    config = JetFMForMaskedParticleModeling.from_pretrained(first).config
+    fresh = JetFMForMaskedParticleModeling(config).jetfm.state_dict()
+    step = sum((moved[k] - start[k]).norm() ** 2 for k in start) ** 0.5
+    random_gap = sum((fresh[k] - start[k]).norm() ** 2 for k in start) ** 0.5
+    assert 0 < step < 0.2 * random_gap
+
+
+def test_continuing_with_another_target_trains_a_fresh_decoder(jetclass_file, tmp_path, caplog):
+    common = ["--data", jetclass_file, "--batch-size", 32, "--save-steps", 50]
+    first = tmp_path / "first"
+    assert _cli("pretrain", *common, "--size", "tiny", "--target", "regression", "--output",
+                first, "--max-steps", 3) == 0  # fmt: skip
+    out = tmp_path / "flow"
+    with caplog.at_level("INFO"):
+        assert _cli("pretrain", *common, "--target", "flow", "--init-from", first, "--output",
+                    out, "--max-steps", 3) == 0  # fmt: skip
+    assert "for another target" in caplog.text
+    model = JetFMForMaskedParticleModeling.from_pretrained(out)
+    assert model.config.mpm_target == "flow" and model.config.size == "tiny"
+
+
+def test_init_from_errors_are_clear(jetclass_file, kinematics_only_file, tmp_path, capsys):
+    base = ["pretrain", "--data", jetclass_file, "--output", tmp_path / "x", "--max-steps", 2]
+    tiny = "mpm-flow-tiny"  # shipped: kinematics, pid and tracks
+    assert _cli(*base, "--init-from", tiny, "--size", "base") == 2
+    assert "tiny model" in capsys.readouterr().err
+    assert _cli(*base, "--init-from", tiny, "--layer-scale-init", 0.1) == 2
+    assert "--layer-scale-init" in capsys.readouterr().err
+    assert _cli(*base, "--init-from", tiny, "--groups", "kinematics") == 2
+    assert "feature groups" in capsys.readouterr().err
+    assert _cli(*base[:2], kinematics_only_file, *base[3:], "--init-from", tiny) == 2
+    err = capsys.readouterr().err
+    assert "kin.root" in err and "pid" in err
+    assert _cli(*base, "--init-from", tmp_path / "nowhere") == 2
+    assert "nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

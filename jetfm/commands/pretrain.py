@@ -56,7 +56,18 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
     parser.add_argument("--target", choices=TARGETS, default="flow", help="MPM target")
-    parser.add_argument("--size", choices=SIZES, default="base", help="model size preset")
+    parser.add_argument(
+        "--size", choices=SIZES, default=None, help="model size preset (default: base)"
+    )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue pre-training from this checkpoint (folder, short name or Hub id): its "
+        "architecture, normalisation and backbone weights; its MPM decoder too when it has "
+        "one for the same --target (otherwise a fresh one, trained while --encoder-delay "
+        "keeps the encoder frozen)",
+    )
     parser.add_argument("--tokenizer", default=None, help="trained tokenizer dir (--target vqvae)")
     parser.add_argument("--mask-fraction", type=float, default=0.4, help="fraction masked")
     parser.add_argument(
@@ -115,9 +126,19 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
     if args.streaming and args.max_steps <= 0:
         raise JetFMError("--streaming needs --max-steps (a stream has no length)")
     ckpt = last_checkpoint(args.output) if args.resume else None
+    init = None
+    if ckpt is None and getattr(args, "init_from", None):
+        from jetfm.hub import resolve_pretrained
+
+        init = resolve_pretrained(args.init_from)
     if ckpt is not None and (ckpt / "preprocessor_config.json").exists():
         processor = JetProcessor.from_pretrained(str(ckpt))
         logger.info("resuming: processor statistics from %s", ckpt)
+    elif init is not None:
+        from jetfm.modeling.continuation import processor_for_continuation
+
+        # the backbone learnt on these statistics: refitting them would shift its inputs
+        processor = processor_for_continuation(init, args.data, args.groups)
     else:
         if args.groups == "auto":
             groups = detect_feature_groups(args.data)
@@ -136,6 +157,7 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
         "val": val,
         "collator": JetCollator(targets=()),
         "checkpoint": ckpt,
+        "init_from": init,
     }
 
 
@@ -191,7 +213,6 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
     from jetfm.configuration import JetFMConfig
     from jetfm.errors import CheckpointError, JetFMError
     from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
-    from jetfm.modeling.targets import continuous_groups
 
     processor, ckpt = data["processor"], data["checkpoint"]
     extra: dict[str, Any] = {}
@@ -209,8 +230,14 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
         raise JetFMError(f"--embedding-lr-scale must be >= 0, got {args.embedding_lr_scale}")
     if not 0 <= args.encoder_delay < 0.5:
         raise JetFMError(f"--encoder-delay must be in [0, 0.5), got {args.encoder_delay}")
+    init = data.get("init_from")
     options: dict[str, Any] = {}
     tokenizer = None
+    if args.target == "vqvae" and init is not None and not args.tokenizer:
+        from jetfm.modeling.targets.vqvae import TOKENIZER_SUBFOLDER
+
+        if (init / TOKENIZER_SUBFOLDER).is_dir():  # the codebook the checkpoint learnt with
+            args.tokenizer = str(init / TOKENIZER_SUBFOLDER)
     if args.target == "vqvae":
         from jetfm.modeling.targets.vqvae import TOKENIZER_SUBFOLDER, tokenizer_options
         from jetfm.tokenizer import ParticleTokenizer
@@ -234,16 +261,37 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
         extra[TOKENIZER_SUBFOLDER] = tokenizer
     elif args.target == "kmeans":
         options["num_codes"] = args.num_codes
-    config = JetFMConfig.from_preset(
-        args.size,
-        feature_groups=processor.group_sizes,
-        max_particles=processor.max_particles,
+    mpm_options = dict(
         mpm_target=args.target,
         mask_fraction=args.mask_fraction,
         mask_in_encoder=args.mask_in_encoder,
         mpm_embedding_lr_scale=args.embedding_lr_scale,
         mpm_encoder_delay=args.encoder_delay,
         target_options=options,
+    )
+    if init is not None:
+        from jetfm.modeling.continuation import config_for_continuation, load_initial_weights
+
+        if args.layer_scale_init is not None:
+            raise JetFMError(
+                "--layer-scale-init sets initial weights; with --init-from they come from "
+                f"{init}: drop one of the two options"
+            )
+        config = config_for_continuation(init, size=args.size, **mpm_options)
+        torch.manual_seed(args.seed)  # the fresh parts (decoder, target) are seeded
+        model = JetFMForMaskedParticleModeling(config)
+        if tokenizer is not None:
+            model.target.set_tokenizer(tokenizer)
+        loaded = load_initial_weights(model, init)
+        logger.info("initialised from %s: %s", init, ", ".join(loaded))
+        if args.target == "kmeans" and "decoder" not in loaded:
+            _fit_kmeans(model, data, args)
+        return model, extra
+    config = JetFMConfig.from_preset(
+        args.size or "base",
+        feature_groups=processor.group_sizes,
+        max_particles=processor.max_particles,
+        **mpm_options,
         **({} if args.layer_scale_init is None else {"layer_scale_init": args.layer_scale_init}),
     )
     torch.manual_seed(args.seed)
@@ -251,13 +299,18 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
     if tokenizer is not None:
         model.target.set_tokenizer(tokenizer)
     if args.target == "kmeans":
-        from jetfm.modeling.targets.kmeans import fit_kmeans
-
-        groups = list(continuous_groups(config))
-        points = particle_sample(data["train"], groups, args.kmeans_particles, args.seed)
-        logger.info("fitting %d k-means codes on %d particles", args.num_codes, len(points))
-        model.target.set_centroids(fit_kmeans(points, args.num_codes, seed=args.seed))
+        _fit_kmeans(model, data, args)
     return model, extra
+
+
+def _fit_kmeans(model: Any, data: dict[str, Any], args: argparse.Namespace) -> None:
+    from jetfm.modeling.targets import continuous_groups
+    from jetfm.modeling.targets.kmeans import fit_kmeans
+
+    groups = list(continuous_groups(model.config))
+    points = particle_sample(data["train"], groups, args.kmeans_particles, args.seed)
+    logger.info("fitting %d k-means codes on %d particles", args.num_codes, len(points))
+    model.target.set_centroids(fit_kmeans(points, args.num_codes, seed=args.seed))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -269,7 +322,8 @@ def run(args: argparse.Namespace) -> int:
     data = prepare_data(args)
     model, extra = build_model(args, data)
     n_params = sum(p.numel() for p in model.jetfm.parameters())
-    logger.info("MPM %s, %s backbone (%.2fM parameters)", args.target, args.size, n_params / 1e6)
+    size = model.config.size
+    logger.info("MPM %s, %s backbone (%.2fM parameters)", args.target, size, n_params / 1e6)
     trainer = run_training(
         model,
         run_args(args),
@@ -280,6 +334,8 @@ def run(args: argparse.Namespace) -> int:
         resume_from_checkpoint=True if args.resume else None,
         trainer_cls=ComponentLossTrainer,
         extra_files=extra,
+        # kept when resuming too (the command line names it again)
+        run_info={"init_from": args.init_from} if args.init_from else None,
     )
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     last = f", last logged loss {losses[-1]:.4f}" if losses else ""

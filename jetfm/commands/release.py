@@ -196,11 +196,13 @@ def manifests_data(manifests: list[str]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     import torch
+    from safetensors.torch import save_file
 
     from jetfm.data.processor import JetProcessor
     from jetfm.errors import JetFMError
     from jetfm.hub import PROCESSOR_NAME, hub_org
     from jetfm.model_card import METRICS_NAME, PROVENANCE_NAME, write_model_card
+    from jetfm.modeling.continuation import DECODER_WEIGHTS_NAME, decoder_state
     from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
 
     start = time.time()
@@ -269,6 +271,12 @@ def run(args: argparse.Namespace) -> int:
         dtype = getattr(torch, args.dtype)
         backbone.to(dtype).save_pretrained(str(stage))
         backbone.float()
+        # the decoder lets anyone continue pre-training (`jetfm pretrain --init-from`)
+        save_file(
+            {k: v.to(dtype) for k, v in decoder_state(mpm).items()},
+            str(stage / DECODER_WEIGHTS_NAME),
+            metadata={"format": "pt"},
+        )
         for name in (PROCESSOR_NAME, "run_config.json", "training_args.json"):
             shutil.copy2(pretrain_dir / name, stage / name)
         if (pretrain_dir / "tokenizer").is_dir():
@@ -302,8 +310,9 @@ def run(args: argparse.Namespace) -> int:
             "weights_note": (
                 f"Weights stored as {args.dtype}; from_pretrained loads them as float32."
                 if args.dtype != "float32"
-                else "Weights stored as float32; only the backbone is kept (the MPM decoder "
-                "and target head are dropped: re-run the commands to get them)."
+                else "Weights stored as float32: the backbone in model.safetensors, the MPM "
+                f"decoder and target in {DECODER_WEIGHTS_NAME} (continue pre-training with "
+                "`jetfm pretrain --init-from`)."
             ),
             "limitations": list(args.limitation)
             or [

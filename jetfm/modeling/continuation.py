@@ -1,0 +1,134 @@
+"""Continue Masked Particle Modelling from an existing checkpoint (``jetfm pretrain --init-from``).
+
+A released checkpoint holds the backbone (``model.safetensors``, keys without prefix) and, from
+this version on, the MPM decoder, target and side heads (``mpm_decoder.safetensors``); a
+``jetfm pretrain`` output holds everything in ``model.safetensors`` under the model's own key
+names (``jetfm.*`` for the backbone). Either can seed a new pre-training run: on more jets,
+on the user's own data (domain adaptation), or for more steps than one job allows.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from jetfm.configuration import JetFMConfig
+from jetfm.errors import CheckpointError, JetFMError
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "model.safetensors"
+#: the non-backbone MPM weights a release ships next to the backbone
+DECODER_WEIGHTS_NAME = "mpm_decoder.safetensors"
+BACKBONE_PREFIX = "jetfm."
+#: config fields that change the decoder's or the target's weights: a checkpoint's decoder is
+#: reused only when they all match
+_DECODER_FIELDS = ("mpm_target", "mask_in_encoder", "target_options", "pid_side_target")
+
+
+def processor_for_continuation(folder: Path, data: str, groups: str = "auto") -> Any:
+    """The checkpoint's processor (normalisation statistics), after checking that ``data``
+    provides every feature group it reads."""
+    from jetfm.data.processor import JetProcessor
+    from jetfm.data.reading import detect_feature_groups
+
+    processor = JetProcessor.from_pretrained(str(folder))
+    wanted = tuple(processor.feature_groups)
+    if groups != "auto":
+        asked = tuple(g.strip() for g in groups.split(",") if g.strip())
+        if set(asked) != set(wanted):
+            raise JetFMError(
+                f"--groups {groups} differs from the feature groups {list(wanted)} of the "
+                f"checkpoint {folder}: a continued backbone reads the groups it learnt on"
+            )
+    present = detect_feature_groups(data)
+    missing = [g for g in wanted if g not in present]
+    if missing:
+        raise JetFMError(
+            f"{data}: the files have no {missing} branches, which the checkpoint {folder} "
+            f"reads (it was trained on {list(wanted)})"
+        )
+    return processor
+
+
+def config_for_continuation(folder: Path, size: str | None = None, **mpm_options: Any):
+    """The checkpoint's architecture with this run's MPM options (target, masking, schedule)."""
+    config = JetFMConfig.from_pretrained(str(folder))
+    if size is not None and size != config.size:
+        raise JetFMError(
+            f"--size {size}: the checkpoint {folder} is a {config.size or 'custom-size'} model; "
+            "a continued run keeps its architecture (drop --size)"
+        )
+    for key, value in mpm_options.items():
+        setattr(config, key, value)
+    config.architectures = None
+    return config
+
+
+def _read(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types on a damaged file
+        raise CheckpointError(f"{path}: cannot read the weights ({err})") from err
+
+
+def _decoder_matches(model: Any, folder: Path) -> bool:
+    saved = JetFMConfig.from_pretrained(str(folder))
+    return all(getattr(saved, f, None) == getattr(model.config, f, None) for f in _DECODER_FIELDS)
+
+
+def load_initial_weights(model: Any, folder: Path) -> list[str]:
+    """Copy ``folder``'s weights into a freshly built ``JetFMForMaskedParticleModeling``.
+
+    The backbone is always loaded (and must match exactly); the decoder, target and side heads
+    are loaded when the checkpoint has them for the same target, otherwise they keep their
+    fresh initialisation. Returns the parts loaded, e.g. ``["backbone", "decoder"]``.
+    """
+    weights = Path(folder) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise CheckpointError(f"{folder}: no {WEIGHTS_NAME} to continue from")
+    state = _read(weights)
+    if any(k.startswith(BACKBONE_PREFIX) for k in state):  # a `jetfm pretrain` output
+        backbone = {k[len(BACKBONE_PREFIX) :]: v for k, v in state.items()
+                    if k.startswith(BACKBONE_PREFIX)}  # fmt: skip
+        decoder = {k: v for k, v in state.items() if not k.startswith(BACKBONE_PREFIX)}
+    else:  # a release: the backbone alone, the decoder beside it if shipped
+        backbone = state
+        extra = Path(folder) / DECODER_WEIGHTS_NAME
+        decoder = _read(extra) if extra.is_file() else {}
+    _load_strict(model.jetfm, backbone, weights, "backbone")
+    loaded = ["backbone"]
+    if decoder and _decoder_matches(model, folder):
+        rest = {k: v for k, v in model.state_dict().items() if not k.startswith(BACKBONE_PREFIX)}
+        if set(decoder) == set(rest):
+            model.load_state_dict({**model.state_dict(), **decoder}, strict=True)
+            loaded.append("decoder")
+        else:
+            logger.warning("%s: decoder weights do not match this model; a fresh decoder is "
+                           "trained instead", folder)  # fmt: skip
+    elif decoder:
+        logger.info("%s: its decoder is for another target; a fresh decoder is trained", folder)
+    return loaded
+
+
+def _load_strict(module: torch.nn.Module, state: dict, source: Path, part: str) -> None:
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # size mismatches
+        raise CheckpointError(f"{source}: the {part} weights do not fit its config: {err}") from err
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: the {part} weights do not fit its config "
+            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+        )
+
+
+def decoder_state(model: Any) -> dict[str, torch.Tensor]:
+    """The MPM model's non-backbone weights (decoder, target, side heads), to ship with a
+    release as :data:`DECODER_WEIGHTS_NAME`."""
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items()
+            if not k.startswith(BACKBONE_PREFIX)}  # fmt: skip
