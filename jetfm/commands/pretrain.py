@@ -4,7 +4,9 @@ Fits the processor's normalisation statistics on --data (one streaming pass), pr
 target (k-means centroids for --target kmeans, the frozen tokenizer for --target vqvae), then
 trains with the transformers Trainer. --output becomes a complete checkpoint folder: load the
 backbone with JetFMModel.from_pretrained(DIR) or everything with
-JetFMForMaskedParticleModeling.from_pretrained(DIR).
+JetFMForMaskedParticleModeling.from_pretrained(DIR). --init-from CHECKPOINT starts from a
+run or a release (its architecture, statistics, backbone and, same target, decoder) instead
+of random weights.
 """
 
 from __future__ import annotations
