@@ -399,6 +399,10 @@ def save_final_checkpoint(
         _write_json(tmp / RUN_CONFIG_FILE, run)
         # now that the training record exists; named after the output, not the temp folder
         write_model_card(tmp, name=out.name)
+        # some writers (safetensors via a temp file) leave 0600: a checkpoint is shared data
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                os.chmod(path, 0o666 & ~umask)
         if out.exists():
             for entry in out.iterdir():  # keep checkpoint-* (resume) and anything else
                 if not (tmp / entry.name).exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 
 import pytest
 import torch
@@ -430,6 +431,9 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
         assert {"config.json", "model.safetensors", "preprocessor_config.json",
                 "training_args.json", "run_config.json", "checkpoint-4"} <= names  # fmt: skip
         assert json.loads((out / "run_config.json").read_text())["global_step"] == 5
+        umask = os.umask(0)
+        os.umask(umask)
+        assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # shareable
         assert f"model_name: {target}\n" in (out / "README.md").read_text()  # not the temp dir
         if target == "vqvae":
             assert (out / "tokenizer" / "model.safetensors").exists()
