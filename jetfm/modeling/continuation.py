@@ -18,10 +18,10 @@ from safetensors.torch import load_file
 
 from jetfm.configuration import JetFMConfig
 from jetfm.errors import CheckpointError, JetFMError
+from jetfm.hub import WEIGHTS_NAME
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS_NAME = "model.safetensors"
 #: the non-backbone MPM weights a release ships next to the backbone
 DECODER_WEIGHTS_NAME = "mpm_decoder.safetensors"
 BACKBONE_PREFIX = "jetfm."
@@ -105,7 +105,7 @@ def load_initial_weights(model: Any, folder: Path) -> list[str]:
     if decoder and _decoder_matches(model, folder):
         rest = {k: v for k, v in model.state_dict().items() if not k.startswith(BACKBONE_PREFIX)}
         if set(decoder) == set(rest):
-            model.load_state_dict({**model.state_dict(), **decoder}, strict=True)
+            model.load_state_dict(decoder, strict=False)  # exactly the non-backbone keys
             loaded.append("decoder")
         else:
             logger.warning("%s: decoder weights do not match this model; a fresh decoder is "
