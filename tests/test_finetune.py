@@ -5,6 +5,7 @@ and evaluation writes its metrics and plots."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -16,10 +17,12 @@ from jetfm.cli import main
 from jetfm.configuration import JetFMConfig
 from jetfm.errors import DataError, JetFMError, MissingExtraError
 from jetfm.finetuning import (
+    FEW_STEPS,
     FinetuneTrainer,
     RampedLambda,
     apply_mode,
     encoder_parameter,
+    few_steps_warning,
     finetune,
     load_model_for_task,
 )
@@ -305,14 +308,17 @@ def test_from_scratch_same_config_random_weights(pretrained):
     assert not torch.equal(scratch.jetfm.state_dict()[w], tuned.jetfm.state_dict()[w])
 
 
-def test_feature_group_subset_and_unknown_group(files, tmp_path):
+def test_feature_group_subset_and_unknown_group(files, tmp_path, caplog):
     train, val = files
     result = finetune("tiny", "tagging", train, val, tmp_path / "kin", max_steps=2,
                       feature_groups=["kinematics"], **FAST)  # fmt: skip
     assert result.model.config.finetuning["feature_groups"] == ["kinematics"]
-    small = finetune("tiny", "tagging", train, val, tmp_path / "few", max_steps=1,
-                     max_train_jets=50, **FAST)  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="jetfm.finetuning"):
+        small = finetune("tiny", "tagging", train, val, tmp_path / "few", max_steps=1,
+                         max_train_jets=50, **FAST)  # fmt: skip
     assert small.metrics["train_jets"] == 50
+    # a run this short is flagged, naming the numbers the user can change
+    assert "only 1 optimiser steps (50 training jets, batch 32)" in caplog.text
     with pytest.raises(JetFMError, match="calo"):
         finetune("tiny", "tagging", train, val, tmp_path / "x", max_steps=1,
                  feature_groups=["kinematics", "calo"])  # fmt: skip
@@ -344,3 +350,11 @@ def test_tagging_on_a_subset_of_classes(tmp_path):
     with pytest.raises(JetFMError, match="tagging only"):
         finetune("tiny", "track-id", train, val, tmp_path / "z", max_steps=1,
                  classes=["QCD", "Wqq"], **FAST)  # fmt: skip
+
+
+def test_few_steps_warning_threshold():
+    # the default 10 epochs at batch 256 give 40 steps on 1,000 jets: warned
+    assert "--max-steps" in few_steps_warning(40, 1000, 256)
+    assert few_steps_warning(FEW_STEPS - 1, 1000, 100) is not None
+    assert few_steps_warning(FEW_STEPS, 1000, 100) is None  # the measured 250 steps: silent
+    assert few_steps_warning(250, 1000, 100) is None
