@@ -97,8 +97,8 @@ def few_steps_warning(total_steps: int, train_jets: int, batch_size: int) -> str
     return (
         f"only {total_steps} optimiser steps ({train_jets} training jets, batch {batch_size}): "
         f"with about 1,000 labelled jets, 250 steps of 100 jets fine-tuned best and 125 steps "
-        f"lost about 10 points of tagging accuracy (docs/results.md); raise --epochs or set "
-        f"--max-steps"
+        f"lost about 10 points of tagging accuracy (docs/results.md); raise the epochs (--epochs, "
+        f"epochs=) or set the steps (--max-steps, max_steps=)"
     )
 
 
