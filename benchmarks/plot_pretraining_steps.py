@@ -11,7 +11,6 @@ run on), read from the raw rows in ``benchmarks/results/study/``. Run from the r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from plot_fixed_recipe import load_study_module
@@ -30,24 +29,13 @@ LRS = (1e-3, 2e-3)
 PROTOCOL_STEPS = 250
 
 
-def tagging_rows(model: str, file: str) -> list[dict]:
-    """The protocol's 1k-label tagging rows of ``model`` at the grid's LRs (newest row per key)."""
-    rows: dict[str, dict] = {}
-    path = RESULTS / file
-    if not path.exists():
-        return []
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
-        if (row["study"], row["task"], row["model"], row["labels"]) != (
-            "main",
-            "tagging",
-            model,
-            1000,
-        ):
-            continue
-        if row.get("steps") == PROTOCOL_STEPS and any(abs(row["lr"] - lr) < 1e-12 for lr in LRS):
-            rows[row["key"]] = row
-    return list(rows.values())
+def tagging_rows(study, model: str, file: str) -> list[dict]:
+    """The protocol's 1k-label tagging rows of ``model`` at the grid's LRs (read with the
+    study's own loader: newest row per key, none for a missing file)."""
+    rows = study.load_results(RESULTS / file).values()
+    return [r for r in rows
+            if (r["study"], r["task"], r["model"], r["labels"]) == ("main", "tagging", model, 1000)
+            and r.get("steps") == PROTOCOL_STEPS and r["lr"] in LRS]  # fmt: skip
 
 
 def main() -> None:
@@ -57,10 +45,10 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     study = load_study_module()
-    scratch = study.select_lr(tagging_rows(*SCRATCH), "accuracy")
+    scratch = study.select_lr(tagging_rows(study, *SCRATCH), "accuracy")
     points = []
     for model, file, steps, note in CHECKPOINTS:
-        rows = tagging_rows(model, file)
+        rows = tagging_rows(study, model, file)
         if rows:
             points.append((steps, note, study.select_lr(rows, "accuracy")))
     fig, ax = plt.subplots(figsize=(5.6, 3.9))
