@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,25 @@ def test_unknown_section_is_rejected(run_all, capsys):
     with pytest.raises(SystemExit):
         run_all.main(["--quick", "--only", "pretrain,bogus"])
     assert "bogus" in capsys.readouterr().err
+
+
+def _gpu_session(tmp_path, *steps):
+    env = {**os.environ, "WORK": str(tmp_path / "work"), "GPU_SESSION_DRY": "1"}
+    return subprocess.run(["bash", str(BENCHMARKS / "gpu_session.sh"), *steps], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_gpu_session_script_rejects_bad_steps(tmp_path):
+    """The GPU-lease script parses, and a typo in a step stops it before any work starts
+    (a lease is too short to lose a call to a half-run command)."""
+    assert subprocess.run(["bash", "-n", str(BENCHMARKS / "gpu_session.sh")]).returncode == 0
+    bad = _gpu_session(tmp_path, "bogus")
+    assert bad.returncode == 2 and "unknown step bogus" in bad.stderr
+    assert _gpu_session(tmp_path, "wait").returncode != 0  # wait needs its SECONDS
+    assert not (tmp_path / "work" / "pretrain").exists()
+
+
+def test_gpu_session_wait_reports_progress(tmp_path):
+    done = _gpu_session(tmp_path, "wait", "0")
+    assert done.returncode == 0, done.stderr
+    assert "unlabelled: 0 files" in done.stdout and "labelled: 0/3" in done.stdout
