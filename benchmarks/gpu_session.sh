@@ -23,7 +23,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${GPU_SESSION_DRY:-0}" = 1 ]; then
   : "${WORK:=/tmp/jetfm-gpu-dry}" "${LAB_JETS:=24}" "${PRE_JETS:=400}" "${PRE_CHUNK:=50}"
   : "${GEN_WORKERS:=2}" "${LAB_WORKERS:=1}" "${STEPS:=10}" "${FT_STEPS:=4}" "${FT_PROCS:=2}"
-  : "${STUDY_WAIT:=600}" "${STUDY_LIMIT:=600}" "${SEEDS:=0}" "${LRS:=0.002}"
+  : "${STUDY_WAIT:=600}" "${STUDY_LIMIT:=600}" "${SEEDS:=0}" "${LRS:=0.002}" "${SIZE:=tiny}" "${BATCH:=32}"
 else
   : "${WORK:=/root/jetfm-gpu}" "${LAB_JETS:=1500}" "${PRE_JETS:=60000}" "${PRE_CHUNK:=2500}"
   : "${GEN_WORKERS:=13}" "${LAB_WORKERS:=2}" "${STEPS:=3600}" "${FT_STEPS:=250}" "${FT_PROCS:=6}"
