@@ -82,8 +82,8 @@ step_pretrain() {
   kill -- -"$(cat "$WORK/gen_pretrain.pid")" 2>/dev/null; stop "seed 501"
   rm -f "$WORK"/pretrain/.*.tmp
   say "pre-training on $(jets_in "$WORK/pretrain") jets: $SIZE, $STEPS steps of $BATCH"
-  # two threads: more oversubscribes the cores the data-loader workers need (a run next to
-  # 15 busy generator processes crawled at < 0.2 steps/s instead of 6.5)
+  # two threads: more likely oversubscribes the cores the data-loader workers need (a run
+  # next to 15 busy generator processes with default threads crawled at < 0.2 steps/s)
   OMP_NUM_THREADS=2 setsid nohup bash -c "${JETFM[*]} pretrain --data $WORK/pretrain --val $WORK/data/val \
     --output $WORK/pretrained --size $SIZE --target diffusion --batch-size $BATCH --lr $LR \
     --max-steps $STEPS --encoder-delay 0.1 --layer-scale-init 0.1 --embedding-lr-scale 0 \
