@@ -129,16 +129,12 @@ step_study() {
   end=$(( $(date +%s) + STUDY_LIMIT ))
   while kill -0 "${pids[@]}" 2>/dev/null && [ "$(date +%s)" -lt $end ]; do sleep 5; done
   kill "${pids[@]}" 2>/dev/null; stop "out $WORK/study"
-  cat "$WORK"/study/p*/results.jsonl > "$WORK/results.jsonl" 2>/dev/null
-  python3 - "$WORK/results.jsonl" <<'PY'
-import collections, json, statistics, sys
-acc = collections.defaultdict(list)
-for row in map(json.loads, open(sys.argv[1])):
-    acc[(row["model"], row["lr"])].append(row["accuracy"])
-for (model, lr), values in sorted(acc.items()):
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    print(f"{model:>10} lr {lr:g}: {statistics.mean(values):.4f} +- {spread:.4f}  {values}")
-PY
+  # one table from the study's own summary (mean +- std, LR chosen on validation; plots too)
+  mkdir -p "$WORK/study/all"
+  cat "$WORK"/study/p*/results.jsonl > "$WORK/study/all/results.jsonl" 2>/dev/null
+  cp "$WORK/study/all/results.jsonl" "$WORK/results.jsonl"
+  python3 "$REPO/benchmarks/study_label_efficiency.py" --data "$WORK/data" --out "$WORK/study/all" \
+    --checkpoints "pretrained=$ckpt" --lrs "${LRS// /,}" --summarise
 }
 
 step_pack() {
@@ -146,17 +142,25 @@ step_pack() {
   ckpt=$(cat "$WORK/checkpoint.txt" 2>/dev/null || echo "$WORK/pretrained")
   rm -rf "$pack" && mkdir -p "$pack/checkpoint" "$out"
   cp "$ckpt"/{model.safetensors,config.json,preprocessor_config.json} "$pack/checkpoint/" 2>/dev/null
-  cp "$WORK"/*.log "$WORK/results.jsonl" "$pack/" 2>/dev/null
+  cp "$WORK"/*.log "$WORK/results.jsonl" "$WORK"/study/all/{summary.md,label_efficiency.png} \
+    "$pack/" 2>/dev/null
   cp "$WORK/pretrain/manifest.json" "$pack/pretrain_manifest.json" 2>/dev/null
   tar czf "$WORK/pack.tgz" -C "$WORK" pack && split -b 15M "$WORK/pack.tgz" "$out/pack.tgz.part-"
   ls -l "$out"  # reassemble: cat pack.tgz.part-* | tar xz
 }
 
+# check the whole command line first: a typo must not cost a half-run call
+for (( i = 1; i <= $#; i++ )); do
+  case ${!i} in
+    setup|generate|pretrain|study|pack) ;;
+    wait) i=$(( i + 1 )); [[ ${!i:-} =~ ^[0-9]+$ ]] || { echo "wait needs SECONDS" >&2; exit 2; } ;;
+    *) echo "unknown step ${!i} (setup generate pretrain wait SECONDS study pack)" >&2; exit 2 ;;
+  esac
+done
 while [ $# -gt 0 ]; do
   case $1 in
     setup|generate|pretrain|study|pack) "step_$1" || { say "step $1 failed"; exit 1; } ;;
-    wait) step_wait "${2:?wait needs SECONDS}"; shift ;;
-    *) echo "unknown step $1 (setup generate pretrain wait SECONDS study pack)" >&2; exit 2 ;;
+    wait) step_wait "$2"; shift ;;
   esac
   shift
 done

@@ -128,7 +128,8 @@ def test_gpu_session_script_rejects_bad_steps(tmp_path):
     bad = _gpu_session(tmp_path, "bogus")
     assert bad.returncode == 2 and "unknown step bogus" in bad.stderr
     assert _gpu_session(tmp_path, "wait").returncode != 0  # wait needs its SECONDS
-    assert not (tmp_path / "work" / "pretrain").exists()
+    assert _gpu_session(tmp_path, "generate", "bogus").returncode == 2  # checked up front:
+    assert not (tmp_path / "work" / "gen_pretrain.log").exists()  # nothing was started
 
 
 def test_gpu_session_wait_reports_progress(tmp_path):
