@@ -166,7 +166,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
     metrics = evaluate_checkpoint(work, str(data / "test"), progress=False)
     if not args.keep_runs:
         shutil.rmtree(work, ignore_errors=True)
-    keep = ("accuracy", "balanced_accuracy", "auc", "ari", "perfect_fraction", "n_jets")
+    keep = ("accuracy", "balanced_accuracy", "auc", "ari", "perfect_fraction", "n_jets", "recall")
     return {
         **{k: metrics[k] for k in keep if k in metrics},
         "val": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
@@ -321,6 +321,76 @@ def summarise(results: dict[str, dict]) -> dict[str, Any]:
     return out
 
 
+def per_class_recall(results: dict[str, dict], summary: dict[str, Any]) -> dict[str, Any]:
+    """``{study: {task: {labels: {model: {class: mean recall}}}}}`` over the seeds of each
+    summary cell (at its chosen LR), for the rows that carry per-class recall: where in the
+    class list a pretrained backbone gains, which one accuracy hides."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in results.values():
+        if isinstance(row.get("recall"), dict):
+            key = (row["study"], row["task"], str(row["labels"]), row["model"])
+            groups.setdefault(key, []).append(row)
+    out: dict[str, Any] = {}
+    for (study, task, labels, model), rows in sorted(groups.items()):
+        cell = summary.get(study, {}).get(task, {}).get(model, {}).get(labels, {})
+        if cell.get("lr") is not None:  # only the seeds of the LR chosen on validation
+            rows = [r for r in rows if r.get("lr") == cell["lr"]]
+        classes = sorted({c for r in rows for c in r["recall"]})
+        means = {c: float(np.mean([r["recall"][c] for r in rows if c in r["recall"]]))
+                 for c in classes}  # fmt: skip
+        out.setdefault(study, {}).setdefault(task, {}).setdefault(labels, {})[model] = means
+    return out
+
+
+def recall_table(recalls: dict[str, Any]) -> str:
+    """Markdown: one table of per-class recall (rows: classes, columns: models) per cell."""
+    lines = []
+    for study, tasks in recalls.items():
+        for task, by_labels in tasks.items():
+            for labels, models in sorted(by_labels.items(), key=lambda kv: int(kv[0])):
+                classes = sorted({c for m in models.values() for c in m})
+                lines += [f"**{study} — {task}, {int(labels):,} labels: recall per class** "
+                          "(mean over seeds)", "",
+                          "| class | " + " | ".join(models) + " |",
+                          "| --- |" + " --- |" * len(models)]  # fmt: skip
+                for c in classes:
+                    cells = [f"{m[c]:.3f}" if c in m else "—" for m in models.values()]
+                    lines.append(f"| {c} | " + " | ".join(cells) + " |")
+                lines.append("")
+    return "\n".join(lines)
+
+
+def plot_recall(recalls: dict[str, Any], path: Path) -> bool:
+    """Grouped bars of per-class recall, one panel per label count of the main tagging study,
+    one bar colour per model. Returns whether there was anything to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_labels = recalls.get("main", {}).get("tagging", {})
+    if not by_labels:
+        return False
+    panels = sorted(by_labels.items(), key=lambda kv: int(kv[0]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 3.8), squeeze=False)
+    for ax, (labels, models) in zip(axes[0], panels, strict=True):
+        classes = sorted({c for m in models.values() for c in m})
+        width = 0.8 / len(models)
+        for j, (model, means) in enumerate(models.items()):
+            x = np.arange(len(classes)) + (j - (len(models) - 1) / 2) * width
+            ax.bar(x, [means.get(c, np.nan) for c in classes], width, label=model,
+                   hatch="//" if model == "scratch" else None)  # fmt: skip
+        ax.set_xticks(np.arange(len(classes)), classes)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("recall (fraction tagged correctly)")
+        ax.set_title(f"tagging, {int(labels):,} labels: recall per class (mean over seeds)",
+                     fontsize=9)  # fmt: skip
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    save_figure(fig, path)
+    return True
+
+
 def markdown_table(summary: dict[str, Any]) -> str:
     lines = []
     for study, tasks in summary.items():
@@ -434,13 +504,18 @@ def plot_lr_scan(summary: dict[str, Any], path: Path) -> bool:
 
 def write_summary(out: Path, results: dict[str, dict]) -> dict[str, Any]:
     summary = summarise(results)
-    for name, text in (("summary.json", json.dumps(summary, indent=2)),
-                       ("summary.md", markdown_table(summary))):  # fmt: skip
+    recalls = per_class_recall(results, summary)
+    text_md = markdown_table(summary) + ("\n" + recall_table(recalls) if recalls else "")
+    files = [("summary.json", json.dumps(summary, indent=2)), ("summary.md", text_md)]
+    if recalls:  # its own file: summary.json keeps its {study: …} shape for its readers
+        files.append(("recall_per_class.json", json.dumps(recalls, indent=2)))
+    for name, text in files:
         tmp = out / f".{name}.tmp"
         tmp.write_text(text)
         os.replace(tmp, out / name)
     plot(summary, out / "label_efficiency.png")
     plot_lr_scan(summary, out / "lr_scan.png")
+    plot_recall(recalls, out / "per_class_recall.png")
     return summary
 
 

@@ -86,8 +86,9 @@ def tagging_metrics(
 
     Returns:
         ``{"accuracy", "auc" (macro one-vs-rest), "auc_per_class": {name: auc},
-        "rejection": {name: {"50": 1/ε_B, "30": …}}, "n_jets"}``; AUCs of classes absent from
-        ``labels`` are skipped (NaN-free).
+        "recall": {name: fraction of that class's jets tagged as it}, "confusion_matrix":
+        [[…]] (row: true class, column: predicted), "rejection": {name: {"50": 1/ε_B, "30": …}},
+        "n_jets"}``; AUCs and recalls of classes absent from ``labels`` are skipped (NaN-free).
     """
     labels = np.asarray(labels).astype(np.int64)
     probs = np.asarray(probs, dtype=np.float64)
@@ -105,6 +106,11 @@ def tagging_metrics(
         if 0 < (labels == i).sum() < n:
             per_class[names[i]] = float(roc_auc_score(labels == i, probs[:, i]))
     out["auc_per_class"] = per_class
+    # per-class recall: where a tagger gains or loses, which one accuracy number hides
+    predicted = probs.argmax(axis=1)
+    recall = recall_score(labels, predicted, labels=present, average=None, zero_division=0)
+    out["recall"] = {names[i]: float(r) for i, r in zip(present, recall, strict=True)}
+    out["confusion_matrix"] = confusion_matrix(labels, predicted, labels=range(c)).tolist()
     if len(present) >= 2:
         if c == 2:
             out["auc"] = float(roc_auc_score(labels, probs[:, 1]))

@@ -40,6 +40,9 @@ def test_tagging_metrics_known_answers():
     m = M.tagging_metrics(labels, probs, names)
     assert m["accuracy"] == pytest.approx(7 / 8)
     assert m["auc_per_class"]["Tbqq"] == pytest.approx(1.0)
+    # the one QCD jet tagged as Wqq shows up in QCD's recall and the matrix, nowhere else
+    assert m["recall"] == pytest.approx({"QCD": 0.75, "Wqq": 1.0, "Tbqq": 1.0})
+    assert m["confusion_matrix"] == [[3, 1, 0], [0, 2, 0], [0, 0, 2]]
     assert m["background"] == "QCD"
     # Wqq vs QCD with s_W/(s_W+s_QCD): Wqq 0.889, 0.778; QCD 0.111 0.222 0.333 0.667
     # 50 % efficiency: cut 0.889 → no QCD passes

@@ -52,6 +52,17 @@ def test_study_runs_resumes_and_summarises(study, data, tmp_path):
     assert (tmp_path / "label_efficiency.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "lr_scan.png").exists()  # no --lrs grid, no scan plot
     assert "| flow |" in (tmp_path / "summary.md").read_text()
+    # per-class recall: in every network row, and averaged per cell into its own table/plot
+    for r in rows:
+        if r["model"] != "bdt":
+            assert set(r["recall"]) == {"QCD", "Wqq"} and all(
+                0 <= v <= 1 for v in r["recall"].values()
+            )
+    recalls = json.loads((tmp_path / "recall_per_class.json").read_text())
+    flow_40 = [r["recall"]["Wqq"] for r in rows if r["model"] == "flow" and r["labels"] == 40]
+    assert recalls["main"]["tagging"]["40"]["flow"]["Wqq"] == pytest.approx(np.mean(flow_40))
+    assert "recall per class" in (tmp_path / "summary.md").read_text()
+    assert (tmp_path / "per_class_recall.png").read_bytes()[:4] == b"\x89PNG"
 
     # a second call finds every run done and only re-summarises
     before = (tmp_path / "results.jsonl").read_text()
@@ -114,6 +125,12 @@ def test_lr_grid_runs_every_lr_and_reports_the_validation_choice(study, data, tm
     assert chosen["lr"] == 1e-3 and chosen["n"] == 2
     assert chosen["mean"] == pytest.approx(0.61)
     assert chosen["lr_scan"]["0.002"]["test"] == pytest.approx(0.665)
+    # per-class recall averages only the seeds of the LR chosen on validation
+    results = {f"{i}": {"study": "main", "task": "tagging", "labels": 40, "model": "m",
+                        "recall": {"QCD": q}, **row(lr, val, 0.5)}
+               for i, (lr, val, q) in enumerate([(1e-3, 0.7, 0.9), (2e-3, 0.6, 0.1)])}  # fmt: skip
+    recalls = study.per_class_recall(results, study.summarise(results))
+    assert recalls == {"main": {"tagging": {"40": {"m": {"QCD": 0.9}}}}}
     assert study.select_lr([row(1e-3, 0.7, 0.6)], "accuracy").keys() == {"mean", "std", "n",
                                                                          "values"}  # fmt: skip
 
