@@ -322,9 +322,9 @@ def summarise(results: dict[str, dict]) -> dict[str, Any]:
 
 
 def per_class_recall(results: dict[str, dict], summary: dict[str, Any]) -> dict[str, Any]:
-    """``{study: {task: {labels: {model: {class: mean recall}}}}}`` over the seeds of each
-    summary cell (at its chosen LR), for the rows that carry per-class recall: where in the
-    class list a pretrained backbone gains, which one accuracy hides."""
+    """``{study: {task: {labels: {model: {class: {mean, std, n, values}}}}}}``: the recall of
+    each class over the seeds of each summary cell (at its chosen LR), for the rows that
+    carry it: where in the class list a pretrained backbone gains, which accuracy hides."""
     groups: dict[tuple, list[dict]] = {}
     for row in results.values():
         if isinstance(row.get("recall"), dict):
@@ -336,9 +336,9 @@ def per_class_recall(results: dict[str, dict], summary: dict[str, Any]) -> dict[
         if cell.get("lr") is not None:  # only the seeds of the LR chosen on validation
             rows = [r for r in rows if r.get("lr") == cell["lr"]]
         classes = sorted({c for r in rows for c in r["recall"]})
-        means = {c: float(np.mean([r["recall"][c] for r in rows if c in r["recall"]]))
+        stats = {c: metric_stats([r["recall"][c] for r in rows if c in r["recall"]])
                  for c in classes}  # fmt: skip
-        out.setdefault(study, {}).setdefault(task, {}).setdefault(labels, {})[model] = means
+        out.setdefault(study, {}).setdefault(task, {}).setdefault(labels, {})[model] = stats
     return out
 
 
@@ -350,11 +350,18 @@ def recall_table(recalls: dict[str, Any]) -> str:
             for labels, models in sorted(by_labels.items(), key=lambda kv: int(kv[0])):
                 classes = sorted({c for m in models.values() for c in m})
                 lines += [f"**{study} — {task}, {int(labels):,} labels: recall per class** "
-                          "(mean over seeds)", "",
+                          "(mean ± std over seeds)", "",
                           "| class | " + " | ".join(models) + " |",
                           "| --- |" + " --- |" * len(models)]  # fmt: skip
                 for c in classes:
-                    cells = [f"{m[c]:.3f}" if c in m else "—" for m in models.values()]
+                    cells = [
+                        "—"
+                        if c not in m
+                        else f"{m[c]['mean']:.3f} ± {m[c]['std']:.3f}"
+                        if m[c]["n"] > 1
+                        else f"{m[c]['mean']:.3f}"
+                        for m in models.values()
+                    ]
                     lines.append(f"| {c} | " + " | ".join(cells) + " |")
                 lines.append("")
     return "\n".join(lines)
@@ -376,15 +383,17 @@ def plot_recall(recalls: dict[str, Any], path: Path) -> bool:
     for ax, (labels, models) in zip(axes[0], panels, strict=True):
         classes = sorted({c for m in models.values() for c in m})
         width = 0.8 / len(models)
-        for j, (model, means) in enumerate(models.items()):
+        for j, (model, stats) in enumerate(models.items()):
             x = np.arange(len(classes)) + (j - (len(models) - 1) / 2) * width
-            ax.bar(x, [means.get(c, np.nan) for c in classes], width, label=model,
+            mean = [stats[c]["mean"] if c in stats else np.nan for c in classes]
+            std = [stats[c]["std"] if c in stats else 0.0 for c in classes]
+            ax.bar(x, mean, width, yerr=std, capsize=2, label=model,
                    hatch="//" if model == "scratch" else None)  # fmt: skip
         ax.set_xticks(np.arange(len(classes)), classes)
         ax.set_ylim(0, 1)
         ax.set_ylabel("recall (fraction tagged correctly)")
-        ax.set_title(f"tagging, {int(labels):,} labels: recall per class (mean over seeds)",
-                     fontsize=9)  # fmt: skip
+        ax.set_title(f"tagging, {int(labels):,} labels: recall per class (mean ± std over "
+                     "seeds)", fontsize=9)  # fmt: skip
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8)
     save_figure(fig, path)
