@@ -166,7 +166,8 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
     metrics = evaluate_checkpoint(work, str(data / "test"), progress=False)
     if not args.keep_runs:
         shutil.rmtree(work, ignore_errors=True)
-    keep = ("accuracy", "balanced_accuracy", "auc", "ari", "perfect_fraction", "n_jets", "recall")
+    keep = ("accuracy", "balanced_accuracy", "auc", "ari", "perfect_fraction", "n_jets",
+            "recall", "confusion_matrix")  # fmt: skip
     return {
         **{k: metrics[k] for k in keep if k in metrics},
         "val": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},

@@ -52,12 +52,13 @@ def test_study_runs_resumes_and_summarises(study, data, tmp_path):
     assert (tmp_path / "label_efficiency.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "lr_scan.png").exists()  # no --lrs grid, no scan plot
     assert "| flow |" in (tmp_path / "summary.md").read_text()
-    # per-class recall: in every network row, and averaged per cell into its own table/plot
+    # per-class recall and the confusion matrix: in every network row; recall averaged per
+    # cell into its own table and plot
     for r in rows:
         if r["model"] != "bdt":
-            assert set(r["recall"]) == {"QCD", "Wqq"} and all(
-                0 <= v <= 1 for v in r["recall"].values()
-            )
+            assert set(r["recall"]) == {"QCD", "Wqq"}
+            assert all(0 <= v <= 1 for v in r["recall"].values())
+            assert np.sum(r["confusion_matrix"]) == r["n_jets"]
     recalls = json.loads((tmp_path / "recall_per_class.json").read_text())
     flow_40 = [r["recall"]["Wqq"] for r in rows if r["model"] == "flow" and r["labels"] == 40]
     wqq = recalls["main"]["tagging"]["40"]["flow"]["Wqq"]
