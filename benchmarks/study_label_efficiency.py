@@ -279,6 +279,13 @@ def metric_stats(values: list[float]) -> dict[str, Any]:
             "n": len(v), "values": [float(x) for x in v]}  # fmt: skip
 
 
+def format_stats(stats: dict[str, Any] | None) -> str:
+    """A table cell of :func:`metric_stats`: ``mean ± std`` (just the mean for one seed)."""
+    if stats is None:
+        return "—"
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f}" if stats["n"] > 1 else f"{stats['mean']:.3f}"
+
+
 def select_lr(rows: list[dict], metric: str) -> dict[str, Any]:
     """The cell of one (study, task, model, labels) group: the test metric's statistics at
     the LR whose mean validation metric is best; with one LR, simply its statistics."""
@@ -355,14 +362,7 @@ def recall_table(recalls: dict[str, Any]) -> str:
                           "| class | " + " | ".join(models) + " |",
                           "| --- |" + " --- |" * len(models)]  # fmt: skip
                 for c in classes:
-                    cells = [
-                        "—"
-                        if c not in m
-                        else f"{m[c]['mean']:.3f} ± {m[c]['std']:.3f}"
-                        if m[c]["n"] > 1
-                        else f"{m[c]['mean']:.3f}"
-                        for m in models.values()
-                    ]
+                    cells = [format_stats(m.get(c)) for m in models.values()]
                     lines.append(f"| {c} | " + " | ".join(cells) + " |")
                 lines.append("")
     return "\n".join(lines)
@@ -416,9 +416,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
                 row = []
                 for n in sizes:
                     c = cells.get(str(n))
-                    text = ("—" if c is None else
-                            f"{c['mean']:.3f} ± {c['std']:.3f}" if c["n"] > 1 else
-                            f"{c['mean']:.3f}")  # fmt: skip
+                    text = format_stats(c)
                     if c is not None and c.get("lr") is not None:
                         text += f" (LR {c['lr']:g})"
                     row.append(text)
