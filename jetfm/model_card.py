@@ -88,6 +88,10 @@ def _training_facts(run: dict | None, args: dict | None) -> dict[str, Any]:
     facts = {
         "training_class": run.get("model_class"),
         "steps": run.get("global_step"),
+        # a continued run (`jetfm pretrain --init-from`): the steps its start had behind it
+        "steps_before": run.get("steps_before"),
+        # its name only: a machine-local path says nothing to the card's reader
+        "init_from": Path(str(run["init_from"])).name if run.get("init_from") else None,
         "epochs": run.get("epoch"),
         "seed": run.get("seed"),
         "world_size": run.get("world_size"),

@@ -525,6 +525,11 @@ def test_continuing_from_a_run_and_from_its_release_is_the_same(
         torch.testing.assert_close(a[key], b[key], msg=key)
     run = json.loads((tmp_path / "from_release" / "run_config.json").read_text())
     assert run["init_from"] == str(release) and run["global_step"] == 4
+    # the steps behind the start are counted (6 in the first run), and the card states the total
+    assert run["steps_before"] == 6
+    assert _cli("card", tmp_path / "from_release") == 0
+    card = (tmp_path / "from_release" / "README.md").read_text()
+    assert "for 10 optimiser steps in all (6 behind the checkpoint" in card and "`rel`" in card
     # not refitted: the continued backbone reads its inputs as it learnt to
     assert (JetProcessor.from_pretrained(tmp_path / "from_run").to_dict()
             == JetProcessor.from_pretrained(first).to_dict())  # fmt: skip
@@ -567,3 +572,24 @@ def test_init_from_errors_are_clear(jetclass_file, kinematics_only_file, tmp_pat
     assert _cli(*base, "--init-from", tmp_path / "nowhere") == 2
     assert "nowhere" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_steps_behind_counts_every_stage_and_trainer_checkpoints(tmp_path):
+    """A chain of continued runs adds up; a Trainer checkpoint counts its own step plus the
+    steps its (finished) run started with; a folder with no record gives None."""
+    from jetfm.modeling.continuation import steps_behind
+
+    run = tmp_path / "stage3"
+    (run / "checkpoint-400").mkdir(parents=True)
+    (run / "run_config.json").write_text(json.dumps({"global_step": 5000, "steps_before": 12400}))
+    (run / "checkpoint-400" / "trainer_state.json").write_text(json.dumps({"global_step": 400}))
+    assert steps_behind(run) == 17400
+    assert steps_behind(run / "checkpoint-400") == 12800
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "run_config.json").write_text(json.dumps({"global_step": 7200}))
+    assert steps_behind(first) == 7200
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "run_config.json").write_text("{not json")
+    assert steps_behind(tmp_path / "bare") is None
+    assert steps_behind(tmp_path / "nowhere") is None

@@ -163,6 +163,28 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def continuation_info(args: argparse.Namespace, init: Path | None) -> dict[str, Any] | None:
+    """What ``run_config.json`` records about the checkpoint this run continued from: its
+    name and the pre-training steps already behind it (so a card can state the total)."""
+    from jetfm.errors import JetFMError
+    from jetfm.modeling.continuation import steps_behind
+
+    if not getattr(args, "init_from", None):
+        return None
+    info: dict[str, Any] = {"init_from": args.init_from}
+    if init is None:  # resuming: the weights came from the checkpoint, the count still holds
+        from jetfm.hub import resolve_pretrained
+
+        try:
+            init = resolve_pretrained(args.init_from)
+        except JetFMError:
+            return info
+    behind = steps_behind(Path(init))
+    if behind is not None:
+        info["steps_before"] = behind
+    return info
+
+
 def particle_sample(dataset: Any, groups: list[str], limit: int, seed: int = 0):
     """Up to ``limit`` particles ``(P, F)`` of the given groups (concatenated), as a tensor:
     a random subset of an in-memory dataset, or the first particles of a stream."""
@@ -337,7 +359,7 @@ def run(args: argparse.Namespace) -> int:
         trainer_cls=ComponentLossTrainer,
         extra_files=extra,
         # kept when resuming too (the command line names it again)
-        run_info={"init_from": args.init_from} if args.init_from else None,
+        run_info=continuation_info(args, data["init_from"]),
     )
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     last = f", last logged loss {losses[-1]:.4f}" if losses else ""

@@ -30,6 +30,35 @@ BACKBONE_PREFIX = "jetfm."
 _DECODER_FIELDS = ("mpm_target", "mask_in_encoder", "target_options", "pid_side_target")
 
 
+def steps_behind(folder: Path) -> int | None:
+    """Pre-training steps already in a checkpoint, counting every run it continued from.
+
+    A finished run (or its release) records its own steps and those behind its start in
+    ``run_config.json`` (``global_step``, ``steps_before``); a Trainer ``checkpoint-*`` folder
+    has its step in ``trainer_state.json`` and its run's ``steps_before`` one folder up, when
+    that run has finished. None when the folder says nothing about its steps.
+    """
+    import json
+
+    def read(path: Path) -> dict:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    folder = Path(folder)
+    run = read(folder / "run_config.json")
+    if isinstance(run.get("global_step"), int):
+        return int(run.get("steps_before") or 0) + run["global_step"]
+    state = read(folder / "trainer_state.json")
+    if isinstance(state.get("global_step"), int):
+        return (
+            int(read(folder.parent / "run_config.json").get("steps_before") or 0)
+            + state["global_step"]
+        )
+    return None
+
+
 def processor_for_continuation(folder: Path, data: str, groups: str = "auto") -> Any:
     """The checkpoint's processor (normalisation statistics), after checking that ``data``
     provides every feature group it reads."""
