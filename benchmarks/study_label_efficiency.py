@@ -522,8 +522,14 @@ def write_summary(out: Path, results: dict[str, dict]) -> dict[str, Any]:
         tmp.write_text(text)
         os.replace(tmp, out / name)
     plot(summary, out / "label_efficiency.png")
-    plot_lr_scan(summary, out / "lr_scan.png")
-    plot_recall(recalls, out / "per_class_recall.png")
+    # what this summary has nothing for is removed: a table or figure an earlier summary left
+    # in the same folder must not pass for this one's
+    if not recalls:
+        (out / "recall_per_class.json").unlink(missing_ok=True)
+    if not plot_lr_scan(summary, out / "lr_scan.png"):
+        (out / "lr_scan.png").unlink(missing_ok=True)
+    if not plot_recall(recalls, out / "per_class_recall.png"):
+        (out / "per_class_recall.png").unlink(missing_ok=True)
     return summary
 
 

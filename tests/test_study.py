@@ -133,6 +133,14 @@ def test_lr_grid_runs_every_lr_and_reports_the_validation_choice(study, data, tm
                for i, (lr, val, q) in enumerate([(1e-3, 0.7, 0.9), (2e-3, 0.6, 0.1)])}  # fmt: skip
     recalls = study.per_class_recall(results, study.summarise(results))
     assert recalls["main"]["tagging"]["40"]["m"]["QCD"]["values"] == [0.9]
+    # a summary of rows without recall (or scan) removes what an earlier summary left there
+    for row_ in results.values():
+        row_.pop("recall"), row_.pop("lr")
+    study.write_summary(tmp_path, results)
+    assert not (tmp_path / "recall_per_class.json").exists()
+    assert not (tmp_path / "per_class_recall.png").exists()
+    assert not (tmp_path / "lr_scan.png").exists()
+    assert (tmp_path / "label_efficiency.png").is_file()
     assert study.select_lr([row(1e-3, 0.7, 0.6)], "accuracy").keys() == {"mean", "std", "n",
                                                                          "values"}  # fmt: skip
 
