@@ -23,7 +23,8 @@ NAMES = {
     "vqbig": "mpm-vq-base (360k jets)",
     "flowbig": "flow, 360k jets",
     "diffbig": "diffusion, 360k jets, 2,400 steps",
-    "diff7k": "mpm-flow-base (diffusion, 7,200 steps)",
+    "diff7k": "session-19 release (7,200 steps)",
+    "emb": "mpm-flow-base (19,400 steps)",
     "vq2": "vqvae, 30k jets",
     "flow3": "flow, 30k jets (mpm-flow-base until session 19)",
     "scratch": "scratch",
@@ -39,8 +40,16 @@ FILES = (
     "results.jsonl",
 )
 #: rows at 10,000 labels run at the 1k grid's choice of LR (``TUNED_LR``)
-TUNED_10K_FILES = ("results_session18.jsonl", "results_session19.jsonl", "results_session20.jsonl")
+TUNED_10K_FILES = (
+    "results_session18.jsonl",
+    "results_session19.jsonl",
+    "results_session20.jsonl",
+    "results_session25_release.jsonl",
+)
 TUNED_LR = 2e-3
+#: rows of later LR grids at 1,000 labels (the ``--lrs`` format), added to the scan and to the
+#: tuned figure; files that are not there yet are skipped
+GRID_FILES = ("results_session24_embedding.jsonl", "results_session25_release.jsonl")
 
 
 def load_study_module():
@@ -71,6 +80,11 @@ def main() -> None:
     study.plot(summary, figures / "label_efficiency.png")
 
     grid = study.load_results(RESULTS / "results_lr_grid.jsonl")
+    for name in GRID_FILES:
+        if (RESULTS / name).is_file():
+            grid |= {key: row for key, row in study.load_results(RESULTS / name).items()
+                     if (row["study"], row["task"], row["labels"]) == ("main", "tagging", 1000)
+                     and row["model"] in NAMES and row.get("lr") is not None}  # fmt: skip
     grid = {key: {**row, "model": NAMES[row["model"]]} for key, row in grid.items()}
     grid_summary = study.summarise(grid)
     print(study.markdown_table(grid_summary))
@@ -78,6 +92,8 @@ def main() -> None:
 
     tuned = dict(grid)
     for name in TUNED_10K_FILES:
+        if not (RESULTS / name).is_file():
+            continue
         for key, row in study.load_results(RESULTS / name).items():
             if (row["study"], row["task"], row["labels"]) == ("main", "tagging", 10000) and (
                 row["model"] in NAMES and row.get("lr") == TUNED_LR
