@@ -506,6 +506,7 @@ def test_continuing_from_a_run_and_from_its_release_is_the_same(
     decoder: from a `jetfm pretrain` output or from its release (backbone + mpm_decoder
     .safetensors) the continued run is identical; the backbone starts where it stopped."""
     from jetfm.data.processor import JetProcessor
+    from jetfm.modeling.continuation import steps_behind
 
     common = ["--data", jetclass_file, "--batch-size", 32, "--target", "diffusion",
               "--save-steps", 50, "--logging-steps", 1, "--seed", 3]  # fmt: skip
@@ -527,6 +528,12 @@ def test_continuing_from_a_run_and_from_its_release_is_the_same(
     assert run["init_from"] == str(release) and run["global_step"] == 4
     # the steps behind the start are counted (6 in the first run), and the card states the total
     assert run["steps_before"] == 6
+    # ... and so does every checkpoint of the continued run, finished or not
+    ckpt = tmp_path / "from_release" / "checkpoint-4"
+    assert json.loads((ckpt / "continuation.json").read_text())["steps_before"] == 6
+    (tmp_path / "from_release" / "run_config.json").rename(tmp_path / "run_config.moved")
+    assert steps_behind(ckpt) == 10
+    (tmp_path / "run_config.moved").rename(tmp_path / "from_release" / "run_config.json")
     assert _cli("card", tmp_path / "from_release") == 0
     card = (tmp_path / "from_release" / "README.md").read_text()
     assert "for 10 optimiser steps in all (6 behind the checkpoint" in card and "`rel`" in card

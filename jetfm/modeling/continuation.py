@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 #: the non-backbone MPM weights a release ships next to the backbone
 DECODER_WEIGHTS_NAME = "mpm_decoder.safetensors"
 BACKBONE_PREFIX = "jetfm."
+#: written into every folder of a continued run (``checkpoint-*`` too): where it started
+CONTINUATION_NAME = "continuation.json"
 #: config fields that change the decoder's or the target's weights: a checkpoint's decoder is
 #: reused only when they all match
 _DECODER_FIELDS = ("mpm_target", "mask_in_encoder", "target_options", "pid_side_target")
@@ -35,8 +37,9 @@ def steps_behind(folder: Path) -> int | None:
 
     A finished run (or its release) records its own steps and those behind its start in
     ``run_config.json`` (``global_step``, ``steps_before``); a Trainer ``checkpoint-*`` folder
-    has its step in ``trainer_state.json`` and its run's ``steps_before`` one folder up, when
-    that run has finished. None when the folder says nothing about its steps.
+    has its step in ``trainer_state.json`` and, for a continued run, ``steps_before`` in
+    ``continuation.json`` (older runs: in the run's ``run_config.json`` one folder up, once
+    the run has finished). None when the folder says nothing about its steps.
     """
     import json
 
@@ -52,10 +55,8 @@ def steps_behind(folder: Path) -> int | None:
         return int(run.get("steps_before") or 0) + run["global_step"]
     state = read(folder / "trainer_state.json")
     if isinstance(state.get("global_step"), int):
-        return (
-            int(read(folder.parent / "run_config.json").get("steps_before") or 0)
-            + state["global_step"]
-        )
+        start = read(folder / CONTINUATION_NAME) or read(folder.parent / "run_config.json")
+        return int(start.get("steps_before") or 0) + state["global_step"]
     return None
 
 
