@@ -48,7 +48,7 @@ TUNED_10K_FILES = (
 )
 TUNED_LR = 2e-3
 #: rows of later LR grids at 1,000 labels (the ``--lrs`` format), added to the scan and to the
-#: tuned figure; files that are not there yet are skipped
+#: tuned figure
 GRID_FILES = ("results_session24_embedding.jsonl", "results_session25_release.jsonl")
 
 
@@ -81,10 +81,9 @@ def main() -> None:
 
     grid = study.load_results(RESULTS / "results_lr_grid.jsonl")
     for name in GRID_FILES:
-        if (RESULTS / name).is_file():
-            grid |= {key: row for key, row in study.load_results(RESULTS / name).items()
-                     if (row["study"], row["task"], row["labels"]) == ("main", "tagging", 1000)
-                     and row["model"] in NAMES and row.get("lr") is not None}  # fmt: skip
+        grid |= {key: row for key, row in study.load_results(RESULTS / name).items()
+                 if (row["study"], row["task"], row["labels"]) == ("main", "tagging", 1000)
+                 and row["model"] in NAMES and row.get("lr") is not None}  # fmt: skip
     grid = {key: {**row, "model": NAMES[row["model"]]} for key, row in grid.items()}
     grid_summary = study.summarise(grid)
     print(study.markdown_table(grid_summary))
@@ -92,8 +91,6 @@ def main() -> None:
 
     tuned = dict(grid)
     for name in TUNED_10K_FILES:
-        if not (RESULTS / name).is_file():
-            continue
         for key, row in study.load_results(RESULTS / name).items():
             if (row["study"], row["task"], row["labels"]) == ("main", "tagging", 10000) and (
                 row["model"] in NAMES and row.get("lr") == TUNED_LR

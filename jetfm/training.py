@@ -325,7 +325,8 @@ class _CheckpointExtrasCallback(TrainerCallback):
 
 def _save_object(obj: Any, dest: Path) -> None:
     """Write ``obj`` at ``dest``: a path is copied, a callable is called with the path, an
-    object with ``save_pretrained`` saves itself into the folder ``dest``."""
+    object with ``save_pretrained`` saves itself into the folder ``dest``, a mapping is
+    written as JSON."""
     if isinstance(obj, (str, os.PathLike)):
         src = Path(obj)
         if src.is_dir():
@@ -337,9 +338,11 @@ def _save_object(obj: Any, dest: Path) -> None:
         obj.save_pretrained(str(dest))
     elif callable(obj):
         obj(dest)
+    elif isinstance(obj, Mapping):
+        _write_json(dest, obj)
     else:
-        raise TypeError(f"extra file {dest.name!r}: expected a path, a callable or an object "
-                        f"with save_pretrained, got {type(obj).__name__}")  # fmt: skip
+        raise TypeError(f"extra file {dest.name!r}: expected a path, a callable, an object "
+                        f"with save_pretrained or a mapping, got {type(obj).__name__}")  # fmt: skip
 
 
 def _write_extras(folder: Path, processor: Any, extra_files: Mapping[str, Any]) -> None:
@@ -444,8 +447,9 @@ def run_training(
             weights, in the final folder and in every ``checkpoint-*``.
         resume_from_checkpoint: a ``checkpoint-*`` path, or True for the latest one in
             ``args.output_dir`` (a fresh start, with a log line, when there is none).
-        extra_files: ``{relative name: path | callable(dest) | object with save_pretrained}``
-            also written into the checkpoint folders (e.g. ``{"tokenizer": tokenizer}``).
+        extra_files: ``{relative name: path | callable(dest) | object with save_pretrained |
+            mapping (written as JSON)}`` also written into the checkpoint folders (e.g.
+            ``{"tokenizer": tokenizer}``).
         run_info: extra facts recorded in the final folder's ``run_config.json``.
 
     Returns:

@@ -185,12 +185,6 @@ def continuation_info(args: argparse.Namespace, init: Path | None) -> dict[str, 
     return info
 
 
-def write_json(path: Path, data: Any) -> None:
-    import json
-
-    path.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def particle_sample(dataset: Any, groups: list[str], limit: int, seed: int = 0):
     """Up to ``limit`` particles ``(P, F)`` of the given groups (concatenated), as a tensor:
     a random subset of an in-memory dataset, or the first particles of a stream."""
@@ -355,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
     if continuation:  # every checkpoint-* of the run knows its start, not only the final folder
         from jetfm.modeling.continuation import CONTINUATION_NAME
 
-        extra = {**extra, CONTINUATION_NAME: lambda dest: write_json(dest, continuation)}
+        extra = {**extra, CONTINUATION_NAME: continuation}
     n_params = sum(p.numel() for p in model.jetfm.parameters())
     size = model.config.size
     logger.info("MPM %s, %s backbone (%.2fM parameters)", args.target, size, n_params / 1e6)
