@@ -83,6 +83,11 @@ class JetFMConfig(HubMixin, PretrainedConfig):
             encoder (and embedding) stay frozen while the decoder learns to read them, then
             a linear LR ramp over as many steps. Without it, short runs were measured to
             silence the encoder early (every particle's final state nearly the same vector).
+        mpm_group_dropout: MPM pre-training only: drop each optional feature group (``pid``,
+            ``tracks``) from a jet's encoder input with this probability, so the backbone
+            also learns to work from kinematics alone (the masked particles' targets keep
+            every group). Unlike ``group_dropout_prob`` it does not carry over into
+            fine-tuning.
         pid_side_target: add a cross-entropy side-target on the particle type.
         target_options: target-specific settings (e.g. number of codes, flow transforms).
         head_hidden_size / head_dropout_prob: task heads' MLP.
@@ -122,6 +127,7 @@ class JetFMConfig(HubMixin, PretrainedConfig):
         decoder_sees_visible: bool = True,
         mpm_embedding_lr_scale: float = 1.0,
         mpm_encoder_delay: float = 0.0,
+        mpm_group_dropout: float = 0.0,
         pid_side_target: bool = True,
         target_options: dict[str, Any] | None = None,
         head_hidden_size: int | None = None,
@@ -146,6 +152,12 @@ class JetFMConfig(HubMixin, PretrainedConfig):
             raise ValueError(f"mpm_embedding_lr_scale must be >= 0, got {mpm_embedding_lr_scale}")
         if not 0.0 <= mpm_encoder_delay < 0.5:
             raise ValueError(f"mpm_encoder_delay must be in [0, 0.5), got {mpm_encoder_delay}")
+        for name, prob in (
+            ("group_dropout_prob", group_dropout_prob),
+            ("mpm_group_dropout", mpm_group_dropout),
+        ):
+            if not 0.0 <= prob <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {prob}")
         if not 0.0 < mask_fraction < 1.0:
             raise ValueError(f"mask_fraction must be in (0, 1), got {mask_fraction}")
         self.hidden_size = hidden_size
@@ -172,6 +184,7 @@ class JetFMConfig(HubMixin, PretrainedConfig):
         self.decoder_sees_visible = decoder_sees_visible
         self.mpm_embedding_lr_scale = mpm_embedding_lr_scale
         self.mpm_encoder_delay = mpm_encoder_delay
+        self.mpm_group_dropout = mpm_group_dropout
         self.pid_side_target = pid_side_target
         self.target_options = dict(target_options or {})
         self.head_hidden_size = head_hidden_size

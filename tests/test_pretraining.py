@@ -276,6 +276,27 @@ def test_embedding_lr_scale(scale, tmp_path):
     assert reloaded.config.mpm_embedding_lr_scale == scale
 
 
+def test_group_dropout_in_pre_training_only(tmp_path):
+    """mpm_group_dropout=1 pre-trains on kinematics alone (the targets keep every group); the
+    saved backbone, loaded for fine-tuning, drops nothing."""
+    model = _model("regression", mpm_group_dropout=1.0)
+    b = _batch()
+    kin_only = dict(kinematics=b["kinematics"], mask=b["mask"])
+    model.eval()
+    reference = model.jetfm(**kin_only).last_hidden_state
+    assert not torch.allclose(model.jetfm(**b).last_hidden_state, reference)
+    model.train()
+    torch.testing.assert_close(model.jetfm(**b).last_hidden_state, reference)
+    torch.manual_seed(0)
+    assert torch.isfinite(model(**b).loss)
+    model.save_pretrained(tmp_path)
+    backbone = JetFMModel.from_pretrained(tmp_path).train()
+    assert backbone.config.group_dropout_prob == 0 and backbone.config.mpm_group_dropout == 1
+    assert not torch.allclose(backbone(**b).last_hidden_state, reference)
+    with pytest.raises(ValueError, match="mpm_group_dropout"):
+        JetFMConfig(mpm_group_dropout=1.5)
+
+
 def test_encoder_delay_freezes_then_ramps_the_encoder(tmp_path):
     """mpm_encoder_delay=0.2 over 10 steps: encoder LR 0 for 2 steps, half at step 2, full
     from step 3; the decoder trains at the full LR throughout."""
@@ -423,7 +444,9 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
         extra += ["--streaming"] if target == "diffusion" else []
         # grouped LRs and the encoder ramp must survive checkpointing and --resume below
         extra += (
-            ["--encoder-delay", 0.25, "--embedding-lr-scale", 0] if target == "regression" else []
+            ["--encoder-delay", 0.25, "--embedding-lr-scale", 0, "--group-dropout", 0.5]
+            if target == "regression"
+            else []
         )
         assert _cli("pretrain", *common, "--target", target, "--size", "tiny", "--output", out,
                     "--max-steps", 5, *extra) == 0  # fmt: skip
@@ -457,6 +480,8 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
     assert run["global_step"] == 8 and run["resumed_from"].endswith("checkpoint-5")
     resumed = JetFMForMaskedParticleModeling.from_pretrained(out)
     assert (resumed.config.mpm_encoder_delay, resumed.config.mpm_embedding_lr_scale) == (0.25, 0)
+    assert resumed.config.mpm_group_dropout == 0.5
+    assert resumed.jetfm.embeddings.group_dropout_prob == 0.5
 
 
 def test_cli_errors_are_clear(jetclass_file, tmp_path, capsys):
@@ -467,6 +492,8 @@ def test_cli_errors_are_clear(jetclass_file, tmp_path, capsys):
     assert "--max-steps" in capsys.readouterr().err
     assert _cli(*base, "--target", "vqvae", "--tokenizer", tmp_path, "--max-steps", 2) == 2
     assert "config.json" in capsys.readouterr().err
+    assert _cli(*base, "--group-dropout", 1.5, "--max-steps", 2) == 2
+    assert "--group-dropout" in capsys.readouterr().err
 
 
 def test_flow_scores_track_parameters_of_charged_particles_only():

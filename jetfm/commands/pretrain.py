@@ -92,6 +92,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "so the decoder learns to read it first; see docs/guide/pretraining.md",
     )
     parser.add_argument(
+        "--group-dropout",
+        type=float,
+        default=0.0,
+        help="probability of dropping each optional feature group (pid, tracks) from a "
+        "jet's encoder input, so the backbone also serves kinematics-only data",
+    )
+    parser.add_argument(
         "--layer-scale-init",
         type=float,
         default=None,
@@ -254,6 +261,8 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
         raise JetFMError(f"--embedding-lr-scale must be >= 0, got {args.embedding_lr_scale}")
     if not 0 <= args.encoder_delay < 0.5:
         raise JetFMError(f"--encoder-delay must be in [0, 0.5), got {args.encoder_delay}")
+    if not 0 <= args.group_dropout <= 1:
+        raise JetFMError(f"--group-dropout must be in [0, 1], got {args.group_dropout}")
     init = data.get("init_from")
     options: dict[str, Any] = {}
     tokenizer = None
@@ -291,6 +300,7 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
         mask_in_encoder=args.mask_in_encoder,
         mpm_embedding_lr_scale=args.embedding_lr_scale,
         mpm_encoder_delay=args.encoder_delay,
+        mpm_group_dropout=args.group_dropout,
         target_options=options,
     )
     if init is not None:

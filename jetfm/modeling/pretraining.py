@@ -192,6 +192,8 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         self.post_init()
         if config.mpm_embedding_lr_scale == 0:  # see JetFMConfig.mpm_embedding_lr_scale
             self.jetfm.embeddings.requires_grad_(False)
+        if config.mpm_group_dropout > 0:  # pre-training only: the saved config keeps its own
+            self.jetfm.embeddings.group_dropout_prob = config.mpm_group_dropout
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
