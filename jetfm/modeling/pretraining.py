@@ -192,7 +192,9 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         self.post_init()
         if config.mpm_embedding_lr_scale == 0:  # see JetFMConfig.mpm_embedding_lr_scale
             self.jetfm.embeddings.requires_grad_(False)
-        if config.mpm_group_dropout > 0:  # pre-training only: the saved config keeps its own
+        if config.mpm_group_dropout > 0:
+            # set on the embedding, not in config.group_dropout_prob, so that task models
+            # built from this checkpoint's config fine-tune without dropping groups
             self.jetfm.embeddings.group_dropout_prob = config.mpm_group_dropout
 
     @torch.no_grad()
