@@ -486,7 +486,15 @@ class HubMixin:
                 kwargs["dtype"] = torch.float32
         elif not (folder / main_file).is_file():
             raise CheckpointError(f"{folder}: no {main_file}")
-        return super().from_pretrained(str(root), *args, local_files_only=True, **kwargs)
+        loaded = super().from_pretrained(str(root), *args, local_files_only=True, **kwargs)
+        if is_model:
+            cls._complete_from_folder(loaded[0] if isinstance(loaded, tuple) else loaded, folder)
+        return loaded
+
+    @classmethod
+    def _complete_from_folder(cls, model: Any, folder: Path) -> None:
+        """Called after a model is loaded from ``folder``: load what lives beside
+        ``model.safetensors`` (the MPM model's decoder in a release). Nothing by default."""
 
 
 class ModelHubMixin(HubMixin):

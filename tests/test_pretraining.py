@@ -544,6 +544,12 @@ def test_continuing_from_a_run_and_from_its_release_is_the_same(
                 first) == 0  # fmt: skip
     release = tmp_path / "cards" / "rel"
     assert (release / "mpm_decoder.safetensors").is_file()
+    # the whole MPM model loads from the release as from the run: backbone + shipped decoder
+    from_run = JetFMForMaskedParticleModeling.from_pretrained(first).state_dict()
+    from_release = JetFMForMaskedParticleModeling.from_pretrained(release).state_dict()
+    assert from_run.keys() == from_release.keys()
+    for key in from_run:
+        torch.testing.assert_close(from_release[key], from_run[key], msg=key)
     for source, out in ((first, "from_run"), (release, "from_release")):
         assert _cli("pretrain", *common, "--init-from", source, "--output", tmp_path / out,
                     "--max-steps", 4) == 0  # fmt: skip
@@ -575,6 +581,25 @@ def test_continuing_from_a_run_and_from_its_release_is_the_same(
     step = sum((moved[k] - start[k]).norm() ** 2 for k in start) ** 0.5
     random_gap = sum((fresh[k] - start[k]).norm() ** 2 for k in start) ** 0.5
     assert 0 < step < 0.2 * random_gap
+
+
+def test_a_release_without_its_decoder_loads_with_a_clear_warning(tmp_path, caplog):
+    """Older releases ship the backbone alone (and, for the tokenized target, its tokenizer):
+    the MPM model still loads, with the shipped tokenizer, and says the decoder is fresh."""
+    model = _model("vqvae")
+    release = tmp_path / "rel"
+    model.jetfm.save_pretrained(release)  # backbone keys without prefix, as `jetfm release`
+    model.target.tokenizer.save_pretrained(release / "tokenizer")
+    with caplog.at_level("WARNING"):
+        loaded = JetFMForMaskedParticleModeling.from_pretrained(release)
+    assert "no mpm_decoder.safetensors" in caplog.text and "freshly initialised" in caplog.text
+    assert "MISSING" not in caplog.text  # not transformers' key table on top
+    for part in ("jetfm", "target.tokenizer"):
+        want = model.get_submodule(part).state_dict()
+        got = loaded.get_submodule(part).state_dict()
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], msg=f"{part}.{key}")
+    assert not any(p.requires_grad for p in loaded.target.tokenizer.parameters())
 
 
 def test_continuing_with_another_target_trains_a_fresh_decoder(jetclass_file, tmp_path, caplog):

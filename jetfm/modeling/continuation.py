@@ -133,15 +133,62 @@ def load_initial_weights(model: Any, folder: Path) -> list[str]:
     _load_strict(model.jetfm, backbone, weights, "backbone")
     loaded = ["backbone"]
     if decoder and _decoder_matches(model, folder):
-        rest = {k: v for k, v in model.state_dict().items() if not k.startswith(BACKBONE_PREFIX)}
-        if set(decoder) == set(rest):
-            model.load_state_dict(decoder, strict=False)  # exactly the non-backbone keys
+        if _load_decoder(model, decoder):
             loaded.append("decoder")
         else:
             logger.warning("%s: decoder weights do not match this model; a fresh decoder is "
                            "trained instead", folder)  # fmt: skip
     elif decoder:
         logger.info("%s: its decoder is for another target; a fresh decoder is trained", folder)
+    return loaded
+
+
+def _load_decoder(model: Any, decoder: dict[str, torch.Tensor]) -> bool:
+    """Load exactly the model's non-backbone weights; False (nothing loaded) if the keys differ."""
+    rest = {k for k in model.state_dict() if not k.startswith(BACKBONE_PREFIX)}
+    if set(decoder) != rest:
+        return False
+    model.load_state_dict(decoder, strict=False)
+    return True
+
+
+def complete_from_release(model: Any, folder: Path) -> list[str]:
+    """After ``JetFMForMaskedParticleModeling.from_pretrained(folder)``: if ``folder`` is a
+    release (the backbone alone in ``model.safetensors``), load the MPM decoder, target and
+    side heads from :data:`DECODER_WEIGHTS_NAME` beside it, or at least the frozen VQ-VAE
+    tokenizer from ``tokenizer/``; warn about whatever stays freshly initialised.
+
+    Returns the parts loaded here (``["decoder"]``, ``["tokenizer"]`` or ``[]``).
+    """
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():  # sharded or unusual layout: transformers reported what it loaded
+        return []
+    with safe_open(str(weights), framework="pt") as f:  # reads the header only
+        names = list(f.keys())  # noqa: SIM118 - safe_open is not iterable
+    if any(k.startswith(BACKBONE_PREFIX) for k in names):
+        return []  # a `jetfm pretrain` output: everything was in model.safetensors
+    extra = folder / DECODER_WEIGHTS_NAME
+    if extra.is_file() and _decoder_matches(model, folder) and _load_decoder(model, _read(extra)):
+        model.target.freeze_frozen()
+        return ["decoder"]
+    loaded = []
+    tokenizer = getattr(model.target, "tokenizer", None)
+    if tokenizer is not None and (folder / "tokenizer" / WEIGHTS_NAME).is_file():
+        from jetfm.tokenizer import ParticleTokenizer
+
+        model.target.set_tokenizer(ParticleTokenizer.from_pretrained(str(folder / "tokenizer")))
+        loaded.append("tokenizer")
+    reason = ("does not fit this model" if extra.is_file()
+              else f"is not shipped (no {DECODER_WEIGHTS_NAME})")  # fmt: skip
+    logger.warning(
+        "%s: the MPM decoder %s, so the decoder and target heads are freshly initialised%s. "
+        "Continue pre-training (jetfm pretrain --init-from) before trusting the MPM loss or "
+        "reconstruct(); the backbone is the pre-trained one.",
+        folder, reason, " (the tokenizer is the shipped one)" if loaded else "",
+    )  # fmt: skip
     return loaded
 
 

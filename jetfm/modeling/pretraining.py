@@ -209,14 +209,19 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         elif isinstance(module, MPMTarget):
             module.init_custom_weights(std)
 
+    #: a release keeps these beside the backbone (``mpm_decoder.safetensors``): loaded, or
+    #: reported clearly, by ``_complete_from_folder`` rather than in transformers' key table
+    _keys_to_ignore_on_load_missing = [r"^(decoder|target|pid_head)\.", r"^encoder_mask_token$"]
+
     @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        """``PreTrainedModel.from_pretrained``, then re-freeze the target's frozen parts (the
-        VQ-VAE tokenizer): loading replaces parameters and resets ``requires_grad``."""
-        loaded = super().from_pretrained(*args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
+    def _complete_from_folder(cls, model: JetFMForMaskedParticleModeling, folder) -> None:
+        """After ``from_pretrained``: from a release, load the decoder shipped beside the
+        backbone; then re-freeze the target's frozen parts (the VQ-VAE tokenizer): loading
+        replaces parameters and resets ``requires_grad``."""
+        from jetfm.modeling.continuation import complete_from_release
+
+        complete_from_release(model, folder)
         model.target.freeze_frozen()
-        return loaded
 
     # --- encoding -------------------------------------------------------------------------
     def _encode_visible(self, kinematics, pid, tracks, mask, masked):
