@@ -492,8 +492,13 @@ def test_cli_errors_are_clear(jetclass_file, tmp_path, capsys):
     assert "--max-steps" in capsys.readouterr().err
     assert _cli(*base, "--target", "vqvae", "--tokenizer", tmp_path, "--max-steps", 2) == 2
     assert "config.json" in capsys.readouterr().err
-    assert _cli(*base, "--group-dropout", 1.5, "--max-steps", 2) == 2
-    assert "--group-dropout" in capsys.readouterr().err
+    # out-of-range numbers are refused before any file is read (here: none exists)
+    nowhere = ["pretrain", "--data", tmp_path / "missing", "--output", tmp_path / "y"]
+    for flag, value in (("--group-dropout", 1.5), ("--mask-fraction", 1.0),
+                        ("--encoder-delay", 0.5), ("--embedding-lr-scale", -1)):  # fmt: skip
+        assert _cli(*nowhere, flag, value, "--max-steps", 2) == 2
+        err = capsys.readouterr().err
+        assert flag in err and "missing" not in err, err
 
 
 def test_flow_scores_track_parameters_of_charged_particles_only():

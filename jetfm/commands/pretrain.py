@@ -112,6 +112,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse out-of-range numbers before any data is read (fitting the statistics on a large
+    set takes minutes; a typo should not cost them)."""
+    from jetfm.errors import JetFMError
+
+    checks = (
+        ("--mask-fraction", args.mask_fraction, 0 < args.mask_fraction < 1, "in (0, 1)"),
+        ("--embedding-lr-scale", args.embedding_lr_scale, args.embedding_lr_scale >= 0, ">= 0"),
+        ("--encoder-delay", args.encoder_delay, 0 <= args.encoder_delay < 0.5, "in [0, 0.5)"),
+        ("--group-dropout", args.group_dropout, 0 <= args.group_dropout <= 1, "in [0, 1]"),
+        ("--num-codes", args.num_codes, args.num_codes >= 2, ">= 2"),
+        ("--kmeans-particles", args.kmeans_particles, args.kmeans_particles > 0, "> 0"),
+    )
+    for flag, value, ok, allowed in checks:
+        if not ok:
+            raise JetFMError(f"{flag} must be {allowed}, got {value}")
+
+
 # --- data ---------------------------------------------------------------------------------
 def last_checkpoint(output: str | Path) -> Path | None:
     """The newest ``checkpoint-*`` folder in ``output`` (None if there is none)."""
@@ -257,12 +275,6 @@ def build_model(args: argparse.Namespace, data: dict[str, Any]):
             extra["tokenizer"] = ParticleTokenizer.from_pretrained(str(ckpt / "tokenizer"))
         return JetFMForMaskedParticleModeling(config), extra
 
-    if args.embedding_lr_scale < 0:
-        raise JetFMError(f"--embedding-lr-scale must be >= 0, got {args.embedding_lr_scale}")
-    if not 0 <= args.encoder_delay < 0.5:
-        raise JetFMError(f"--encoder-delay must be in [0, 0.5), got {args.encoder_delay}")
-    if not 0 <= args.group_dropout <= 1:
-        raise JetFMError(f"--group-dropout must be in [0, 1], got {args.group_dropout}")
     init = data.get("init_from")
     options: dict[str, Any] = {}
     tokenizer = None
@@ -352,6 +364,7 @@ def run(args: argparse.Namespace) -> int:
 
     from jetfm.training import ComponentLossTrainer, run_training
 
+    check_options(args)
     set_seed(args.seed)
     data = prepare_data(args)
     model, extra = build_model(args, data)
