@@ -442,6 +442,7 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
         extra = ["--tokenizer", tok_dir] if target == "vqvae" else []
         extra += ["--num-codes", 16] if target == "kmeans" else []
         extra += ["--streaming"] if target == "diffusion" else []
+        extra += ["--val", jetclass_file] if target in ("flow", "kmeans") else []
         # grouped LRs and the encoder ramp must survive checkpointing and --resume below
         extra += (
             ["--encoder-delay", 0.25, "--embedding-lr-scale", 0, "--group-dropout", 0.5]
@@ -458,6 +459,8 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
         os.umask(umask)
         assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # shareable
         assert f"model_name: {target}\n" in (out / "README.md").read_text()  # not the temp dir
+        # the jet-mass check of the reconstructions, for targets that sample particles
+        assert (target == "flow") == ("mpm_reconstruction.png" in names)
         if target == "vqvae":
             assert (out / "tokenizer" / "model.safetensors").exists()
             assert ParticleTokenizer.from_pretrained(out / "tokenizer").config.num_codes == 16

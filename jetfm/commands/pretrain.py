@@ -392,4 +392,30 @@ def run(args: argparse.Namespace) -> int:
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     last = f", last logged loss {losses[-1]:.4f}" if losses else ""
     print(f"pre-trained {trainer.state.global_step} steps{last}; checkpoint in {args.output}")
+    if trainer.is_world_process_zero():
+        report_reconstruction(trainer.model, data, Path(args.output))
     return 0
+
+
+#: written at the end of a run with --val: the jet-mass check of :mod:`jetfm.reconstruction`
+RECONSTRUCTION_PLOT = "mpm_reconstruction.png"
+
+
+def report_reconstruction(model: Any, data: dict[str, Any], output: Path, n_jets: int = 2000):
+    """Rebuild up to ``n_jets`` validation jets from their visible and sampled particles, plot
+    it into ``output`` and print the mass response: a look at what pre-training learnt."""
+    from jetfm.reconstruction import can_sample, masked_reconstruction, plot_reconstruction
+
+    if data["val"] is None or not can_sample(model):
+        return None
+    result = masked_reconstruction(model, data["val"], data["processor"], n_jets=n_jets)
+    stats = result.summary()
+    plot = plot_reconstruction(result, output / RECONSTRUCTION_PLOT,
+                               title=f"{output.name}: masked particles rebuilt, "
+                                     f"{int(stats['jets'])} validation jets")  # fmt: skip
+    if "reconstructed_mass_response" in stats:
+        print(f"masked particles rebuilt on {int(stats['jets'])} validation jets: jet mass / "
+              f"true {stats['reconstructed_mass_response']:.2f} ± "
+              f"{stats['reconstructed_mass_resolution']:.2f} (visible particles alone "
+              f"{stats['visible_mass_response']:.2f}); plot: {plot}")  # fmt: skip
+    return stats
