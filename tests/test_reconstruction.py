@@ -62,3 +62,26 @@ def test_code_targets_are_refused_clearly():
     config = JetFMConfig.from_preset("tiny", mpm_target="kmeans", target_options={"num_codes": 8})
     with pytest.raises(JetFMError, match="--target flow, diffusion or regression"):
         masked_reconstruction(JetFMForMaskedParticleModeling(config), [], None)
+
+
+def test_the_benchmark_compares_shipped_and_fresh_decoders(pythia_dir, tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "check_reconstruction.py"
+    spec = importlib.util.spec_from_file_location("check_reconstruction", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--data", str(pythia_dir), "--checkpoints", "mpm-flow-base", "--out",
+                 str(tmp_path), "--jets", "120"])  # fmt: skip
+    report = json.loads((tmp_path / "reconstruction.json").read_text())
+    shipped = report["models"]["mpm-flow-base"]["shipped decoder"]
+    fresh = report["models"]["mpm-flow-base"]["fresh decoder"]
+    assert shipped["visible_mass_response"] == fresh["visible_mass_response"]  # same masks
+    assert abs(shipped["reconstructed_mass_response"] - 1) < abs(
+        fresh["reconstructed_mass_response"] - 1
+    )
+    assert {p.name for p in tmp_path.glob("*.png")} == {
+        "mpm-flow-base_shipped.png", "mpm-flow-base_fresh.png"
+    }  # fmt: skip
