@@ -1,5 +1,8 @@
 """Evaluating a fine-tuned checkpoint on labelled files: predictions → metrics → plots.
 
+A pre-training checkpoint with its decoder is evaluated on its own task instead: how well it
+rebuilds the jets whose particles it masks (:func:`evaluate_reconstruction`).
+
 :func:`predict` runs any head over a dataset (batched, ``torch.no_grad``) and returns numpy
 arrays padded to a common particle count; :func:`evaluate_checkpoint` is what
 ``jetfm evaluate`` runs: it loads the head named in the checkpoint's config with its processor,
@@ -114,7 +117,9 @@ def load_finetuned(model_dir: str | os.PathLike) -> tuple[torch.nn.Module, Any, 
         raise CheckpointError(
             f"{path}/config.json: architectures={config.architectures} is not a fine-tuned "
             f"jetfm head (one of {sorted(HEAD_CLASSES)}); fine-tune it with `jetfm finetune`"
-        )
+            + (" (a pre-trained backbone can be evaluated only with its MPM decoder, which "
+               "this checkpoint does not ship)" if config.architectures == ["JetFMModel"] else "")
+        )  # fmt: skip
     if not (path / "preprocessor_config.json").is_file():
         raise CheckpointError(
             f"{path}: no preprocessor_config.json (the normalisation statistics the model was "
@@ -152,13 +157,20 @@ def evaluate_checkpoint(
     (``roc.png``, ``confusion_matrix.png``); CWoLa: the same on the true signal/background
     labels; track ID: accuracy, balanced accuracy, per-class recall
     (``confusion_matrix.png``); vertexing: ARI, perfect-jet fraction, b-vertex
-    efficiency/purity, split by flavour (``ari.png``).
+    efficiency/purity, split by flavour (``ari.png``). A pre-training checkpoint with its
+    decoder gets :func:`evaluate_reconstruction` instead (the data need no labels).
     """
     from jetfm import metrics as M
     from jetfm import plots as P
     from jetfm.data import JetCollator, JetDataset
+    from jetfm.hub import resolve_pretrained
 
-    model, processor, task = load_finetuned(model_dir)
+    folder = resolve_pretrained(model_dir)  # a folder, or a short name / Hub id
+    if is_pretraining_checkpoint(folder):
+        return evaluate_reconstruction(folder, data, plots_dir, batch_size, progress) | {
+            "model": str(model_dir)
+        }
+    model, processor, task = load_finetuned(folder)
     groups = input_groups(model, processor)
     targets = {
         "tagging": ("labels",),
@@ -213,4 +225,52 @@ def evaluate_checkpoint(
     return result
 
 
-__all__ = ["evaluate_checkpoint", "input_groups", "load_finetuned", "predict"]
+def is_pretraining_checkpoint(folder: str | os.PathLike) -> bool:
+    """A ``jetfm pretrain`` output, or a release that ships its MPM decoder."""
+    import json
+
+    from jetfm.modeling.continuation import DECODER_WEIGHTS_NAME
+
+    folder = Path(folder)
+    try:
+        arch = json.loads((folder / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError):
+        return False  # load_finetuned reports the missing or broken config
+    released = arch == ["JetFMModel"] and (folder / DECODER_WEIGHTS_NAME).is_file()
+    return "JetFMForMaskedParticleModeling" in arch or released
+
+
+def evaluate_reconstruction(
+    folder: str | os.PathLike,
+    data: Any,
+    plots_dir: str | os.PathLike | None = None,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The jet-mass check of :mod:`jetfm.reconstruction` for a pre-training checkpoint on
+    every jet of ``data`` (labels not needed): the median rebuilt / true jet mass and its
+    spread, against the visible particles alone; ``mpm_reconstruction.png`` in ``plots_dir``."""
+    from jetfm.data import JetDataset, JetProcessor
+    from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
+    from jetfm.reconstruction import masked_reconstruction, plot_reconstruction
+
+    folder = Path(folder)
+    processor = JetProcessor.from_pretrained(str(folder))
+    model = JetFMForMaskedParticleModeling.from_pretrained(str(folder))
+    dataset = JetDataset(data, processor, targets=())
+    result = masked_reconstruction(model, dataset, processor, n_jets=len(dataset),
+                                   batch_size=batch_size, progress=progress)  # fmt: skip
+    if plots_dir is not None:
+        plot_reconstruction(result, Path(plots_dir) / "mpm_reconstruction.png",
+                            title=f"{folder.name}: masked particles rebuilt")  # fmt: skip
+    return {"task": "masked-particle reconstruction", **result.summary()}
+
+
+__all__ = [
+    "evaluate_checkpoint",
+    "evaluate_reconstruction",
+    "input_groups",
+    "is_pretraining_checkpoint",
+    "load_finetuned",
+    "predict",
+]

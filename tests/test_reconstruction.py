@@ -85,3 +85,25 @@ def test_the_benchmark_compares_shipped_and_fresh_decoders(pythia_dir, tmp_path)
     assert {p.name for p in tmp_path.glob("*.png")} == {
         "mpm-flow-base_shipped.png", "mpm-flow-base_fresh.png"
     }  # fmt: skip
+
+
+def test_jetfm_evaluate_checks_a_pre_training_checkpoint(pythia_dir, tmp_path, capsys):
+    """`jetfm evaluate` on a release with its decoder runs the reconstruction check on
+    unlabelled use of the files; a release without a decoder is refused with the reason."""
+    import json
+
+    from jetfm.cli import main
+
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--model", "mpm-flow-base", "--data", str(pythia_dir), "--output",
+                 str(out), "--plots", str(tmp_path / "plots"), "--no-progress"]) == 0  # fmt: skip
+    metrics = json.loads(out.read_text())
+    assert metrics["task"] == "masked-particle reconstruction" and metrics["jets"] == 1200
+    assert abs(metrics["reconstructed_mass_response"] - 1) < 0.1
+    assert metrics["visible_mass_response"] < 0.75
+    assert (tmp_path / "plots" / "mpm_reconstruction.png").is_file()
+    capsys.readouterr()
+    assert main(["evaluate", "--model", "mpm-flow-tiny", "--data", str(pythia_dir), "--output",
+                 str(tmp_path / "t.json")]) == 2  # fmt: skip
+    assert "MPM decoder" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()

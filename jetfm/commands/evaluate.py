@@ -5,7 +5,10 @@ efficiency per class (CWoLa models: on the true signal/background labels). Track
 accuracy, balanced accuracy, per-class recall. Vertexing: adjusted Rand index per jet,
 fraction of perfectly reconstructed jets, b-vertex efficiency/purity, split by flavour.
 Prints a table, writes the metrics as JSON and, with --plots, ROC / confusion-matrix /
-ARI plots as PNG.
+ARI plots as PNG. A pre-training checkpoint with its MPM decoder (a `jetfm pretrain` output,
+or a release such as mpm-flow-base) gets the masked-particle reconstruction check instead:
+how well the jets rebuilt from their visible and sampled particles recover their true mass
+(the data need no labels).
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ from __future__ import annotations
 import argparse
 
 NAME = "evaluate"
-HELP = "compute test metrics (and plots) of a fine-tuned model"
+HELP = "compute test metrics (and plots) of a fine-tuned or pre-trained model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="fine-tuned checkpoint directory")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="fine-tuned checkpoint (folder, short name or Hub id), or a pre-training one",
+    )
     parser.add_argument("--data", required=True, help="labelled ROOT files (path, glob, dir)")
     parser.add_argument("--plots", default=None, help="directory for PNG plots")
     parser.add_argument("--output", default="metrics.json", help="metrics JSON file")
