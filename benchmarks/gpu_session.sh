@@ -14,7 +14,10 @@
 #   pack             results, logs and the checkpoint into $OUT as <= 15 MB parts
 #
 # Settings come from the environment (defaults below): WORK, SIZE, BATCH, LR, STEPS,
-# PRE_JETS (per class), GEN_WORKERS, FT_PROCS, SEEDS, LRS, STUDY_WAIT, STUDY_LIMIT, OUT.
+# PRE_JETS (per class), GEN_WORKERS, FT_PROCS, SEEDS, LRS, STUDY_WAIT, STUDY_LIMIT, OUT,
+# EMB_LR (--embedding-lr-scale: 0 keeps the particle embedding frozen; the CPU release trained
+# it at 0.1 in a last stage, +1.5 points) and GROUP_DROPOUT (--group-dropout: 0.5 made
+# kinematics-only fine-tuning beat scratch on the CPU).
 # GPU_SESSION_DRY=1 rehearses every step on a CPU in minutes (tiny sizes, $WORK in /tmp).
 # Measured on an H100 with 16 cores (session 23): generation ~430 jets/s with 13 workers;
 # `large` at batch 256 ~6.5 steps/s; one 250-step fine-tuning run ~40 s with six in parallel.
@@ -30,6 +33,7 @@ else
   : "${STUDY_WAIT:=300}" "${STUDY_LIMIT:=400}" "${SEEDS:=0 1 2}" "${LRS:=0.001 0.002}"
 fi
 : "${SIZE:=large}" "${BATCH:=256}" "${LR:=3e-4}" "${SITE:=/tmp/jetfm-site}"
+: "${EMB_LR:=0}" "${GROUP_DROPOUT:=0}"
 CLASSES=QCD,Hbb,Hcc,Hgg,Zqq,Wqq,Tbqq,Tbl
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 export PYTHONPATH=$SITE:$REPO${PYTHONPATH:+:$PYTHONPATH}
@@ -86,7 +90,7 @@ step_pretrain() {
   # next to 15 busy generator processes with default threads crawled at < 0.2 steps/s)
   OMP_NUM_THREADS=2 setsid nohup bash -c "${JETFM[*]} pretrain --data $WORK/pretrain --val $WORK/data/val \
     --output $WORK/pretrained --size $SIZE --target diffusion --batch-size $BATCH --lr $LR \
-    --max-steps $STEPS --encoder-delay 0.1 --layer-scale-init 0.1 --embedding-lr-scale 0 \
+    --max-steps $STEPS --encoder-delay 0.1 --layer-scale-init 0.1 --embedding-lr-scale $EMB_LR --group-dropout $GROUP_DROPOUT \
     --save-steps 500 --logging-steps 100 --seed 42; echo PRETRAIN_EXIT \$?" \
     > "$WORK/pretrain.log" 2>&1 < /dev/null &
 }
