@@ -31,7 +31,7 @@ from jetfm.data.schema import FEATURE_GROUPS
 from jetfm.errors import JetFMError
 
 _KIN = {name: i for i, name in enumerate(FEATURE_GROUPS["kinematics"])}
-#: masked-particle features compared (index in the ``kinematics`` group, axis label)
+#: masked-particle features compared, true vs sampled (name in the ``kinematics`` group → axis label)
 COMPARED_FEATURES = {
     "log_pt_rel": r"$\log(p_T / p_{T,\mathrm{jet}})$",
     "deta": r"$\Delta\eta$",
@@ -126,6 +126,10 @@ def masked_reconstruction(
         )
     if "kinematics" not in getattr(processor, "feature_groups", ()):
         raise JetFMError("the processor has no kinematics group to rebuild jets from")
+    if not hasattr(dataset, "flat_arrays"):
+        raise JetFMError(
+            f"masked_reconstruction needs an in-memory JetDataset, got {type(dataset).__name__}"
+        )
     n = min(int(n_jets), len(dataset))
     if n == 0:
         raise JetFMError("the dataset is empty: no jets to reconstruct")

@@ -62,6 +62,10 @@ def test_code_targets_are_refused_clearly():
     config = JetFMConfig.from_preset("tiny", mpm_target="kmeans", target_options={"num_codes": 8})
     with pytest.raises(JetFMError, match="--target flow, diffusion or regression"):
         masked_reconstruction(JetFMForMaskedParticleModeling(config), [], None)
+    flow = JetFMForMaskedParticleModeling(JetFMConfig.from_preset("tiny", mpm_target="flow"))
+    processor = type("P", (), {"feature_groups": ("kinematics",)})()
+    with pytest.raises(JetFMError, match="in-memory JetDataset, got list"):
+        masked_reconstruction(flow, [], processor)
 
 
 def test_the_benchmark_compares_shipped_and_fresh_decoders(pythia_dir, tmp_path):
