@@ -24,7 +24,8 @@ NAMES = {
     "flowbig": "flow, 360k jets",
     "diffbig": "diffusion, 360k jets, 2,400 steps",
     "diff7k": "session-19 release (7,200 steps)",
-    "emb": "mpm-flow-base (19,400 steps)",
+    "g25": "mpm-flow-base (19,400 steps, group dropout)",
+    "emb": "session-25 release (19,400 steps)",
     "vq2": "vqvae, 30k jets",
     "flow3": "flow, 30k jets (mpm-flow-base until session 19)",
     "scratch": "scratch",
@@ -45,11 +46,16 @@ TUNED_10K_FILES = (
     "results_session19.jsonl",
     "results_session20.jsonl",
     "results_session25_release.jsonl",
+    "results_session27.jsonl",
 )
 TUNED_LR = 2e-3
 #: rows of later LR grids at 1,000 labels (the ``--lrs`` format), added to the scan and to the
 #: tuned figure
-GRID_FILES = ("results_session24_embedding.jsonl", "results_session25_release.jsonl")
+GRID_FILES = (
+    "results_session24_embedding.jsonl",
+    "results_session25_release.jsonl",
+    "results_session27.jsonl",
+)
 
 
 def load_study_module():

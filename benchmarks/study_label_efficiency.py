@@ -446,7 +446,10 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     tasks = list(main)
     if not tasks:
         return
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+    crowded = max(len(main[t]) for t in tasks) + ("bdt" in summary) > 5
+    # a long legend goes beside its panel (inside, it hides the points), so widen the panels
+    width = 7.4 if crowded else 4.2
+    fig, axes = plt.subplots(1, len(tasks), figsize=(width * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         models = dict(main[task])
         if task == "tagging" and "bdt" in summary:
@@ -462,7 +465,10 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         ax.set_ylabel(TASK_METRIC[task].replace("_", " "))
         ax.set_title(task)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if crowded:
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        else:
+            ax.legend(fontsize=8)
     save_figure(fig, path)
 
 
