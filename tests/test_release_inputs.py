@@ -18,3 +18,15 @@ def test_mpm_flow_base_metrics_are_rebuilt_from_the_study_rows(tmp_path):
     assert json.loads(out.read_text()) == shipped
     tagging = shipped["results"][0]
     assert tagging["metric"] == "accuracy" and 0.6 < tagging["value"] < 1.0
+    # the scratch baseline is read from rows too: the comparison in the notes must agree
+    scratch = float(tagging["notes"].split("(also 2e-3) ")[1].split(" ")[0])
+    assert 0.6 < scratch < tagging["value"]
+
+
+def test_mpm_flow_base_recall_figure_is_drawn_from_the_study_rows(tmp_path):
+    script = REPO / "benchmarks" / "releases" / "mpm-flow-base" / "make_recall_figure.py"
+    out = tmp_path / "per_class_recall.png"
+    subprocess.run([sys.executable, str(script), str(out)], check=True, capture_output=True)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    usage = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert usage.returncode != 0 and "usage" in usage.stderr
