@@ -16,8 +16,11 @@
 # Settings come from the environment (defaults below): WORK, SIZE, BATCH, LR, STEPS,
 # PRE_JETS (per class), GEN_WORKERS, FT_PROCS, SEEDS, LRS, STUDY_WAIT, STUDY_LIMIT, OUT,
 # EMB_LR (--embedding-lr-scale: 0 keeps the particle embedding frozen; the CPU release trained
-# it at 0.1 in a last stage, +1.5 points) and GROUP_DROPOUT (--group-dropout: 0.5 made
-# kinematics-only fine-tuning beat scratch on the CPU).
+# it at 0.1 in a last stage, +1.5 points) and GROUP_DROPOUT (--group-dropout: 0.25 in that
+# last stage made kinematics-only fine-tuning beat scratch on the CPU; the release since session
+# 28). Both default to 0 here because this is one stage from random weights, where the CPU runs
+# kept them off; when continuing a healthy backbone (`jetfm pretrain --init-from`), use
+# EMB_LR=0.1 GROUP_DROPOUT=0.25 as the release did.
 # GPU_SESSION_DRY=1 rehearses every step on a CPU in minutes (tiny sizes, $WORK in /tmp).
 # Measured on an H100 with 16 cores (session 23): generation ~430 jets/s with 13 workers;
 # `large` at batch 256 ~6.5 steps/s; one 250-step fine-tuning run ~40 s with six in parallel.
