@@ -223,7 +223,9 @@ def test_labels_not_one_hot(tmp_path):
 def test_labels_subset_not_covering_a_jet(tmp_path):
     path = write_jetclass_file(tmp_path / "f.root", 10, classes=("QCD", "Wqq"))
     processor = JetProcessor(label_names=["QCD"])
-    with pytest.raises(DataError, match="not one-hot at entry"):
+    with pytest.raises(
+        DataError, match=r"not one-hot at entry \d+ .*none of the classes in use \['QCD'\]"
+    ):
         JetDataset(path, processor, targets=("labels",))
 
 

@@ -446,10 +446,17 @@ def validate_arrays(
         if bad.any():
             i = _first(bad)
             names = [plan[f] for f in label_fields]
+            hint = "every jet needs exactly one class among the label names in use"
+            if binary[i] and onehot[i].sum() == 0:
+                # the usual cause: classes=/--classes picks some classes of mixed files
+                hint = (
+                    f"this jet is of none of the classes in use {list(spec.label_names or ())}; "
+                    "to learn only some classes, give only their jets' files (a glob or a "
+                    "folder of links)"
+                )
             raise DataError(
                 f"{where}: labels are not one-hot at entry {entry_start + i} (branches {names} "
-                f"= {onehot[i].tolist()}); every jet needs exactly one class among the label "
-                "names in use"
+                f"= {onehot[i].tolist()}); {hint}"
             )
         fields["labels"] = onehot.argmax(axis=1).astype(np.int64)
     return RawChunk(fields, nonfinite, source, entry_start, file_index)
