@@ -134,8 +134,10 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         kwargs = {"mode": "frozen", "config_overrides": {"head_hidden_size": 0}}
     if run.study == "kinematics":
         kwargs = {"feature_groups": ["kinematics"]}
+    other_classes = "skip" if args.skip_other_classes else "raise"
     if run.task == "tagging" and args.classes:
         kwargs["classes"] = args.classes.split(",")
+        kwargs["other_classes"] = other_classes
     steps = steps_for(run.labels, args)
     layer_lr_decay = 1.0 if run.study == "probe" else args.layer_lr_decay  # frozen: no decay
     lr = run.lr if run.lr is not None else args.lr
@@ -163,7 +165,9 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         **kwargs,
     )
     seconds = time.perf_counter() - start
-    metrics = evaluate_checkpoint(work, str(data / "test"), progress=False)
+    metrics = evaluate_checkpoint(
+        work, str(data / "test"), progress=False, other_classes=other_classes
+    )
     if not args.keep_runs:
         shutil.rmtree(work, ignore_errors=True)
     keep = ("accuracy", "balanced_accuracy", "auc", "ari", "perfect_fraction", "n_jets",
@@ -181,13 +185,16 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
 
 # --- the classic baseline: boosted trees on jet observables ---------------------------------
 def jet_observables(
-    files: str, classes: list[str] | None = None
+    files: str, classes: list[str] | None = None, skip_other_classes: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``(X, y, class names)`` of the classic tagging observables: jet mass, multiplicity,
     girth, pT_D, and where the files have them the soft-drop mass, τ21 and τ32 (labels from
-    the ``classes`` branches only, when given)."""
+    the ``classes`` branches only, when given; a jet of none of them is dropped with
+    ``skip_other_classes``, else an error)."""
     import awkward as ak
     import uproot
+
+    from jetfm.errors import DataError
 
     paths = sorted(Path(files).glob("*.root")) if Path(files).is_dir() else [Path(files)]
     particles = ["part_px", "part_py", "part_pz", "part_energy", "part_deta", "part_dphi"]
@@ -218,9 +225,16 @@ def jet_observables(
             feats.append(a.jet_sdmass)
         if len([k for k in extra if k.startswith("jet_tau")]) == 3:
             feats += [a.jet_tau2 / (a.jet_tau1 + 1e-9), a.jet_tau3 / (a.jet_tau2 + 1e-9)]
-        rows.append(np.stack([ak.to_numpy(x).astype(np.float64) for x in feats], axis=1))
         onehot = np.stack([ak.to_numpy(a[k]) for k in label_keys], axis=1)
-        labels.append(onehot.argmax(axis=1))
+        labelled = onehot.sum(axis=1) == 1
+        if not labelled.all() and not skip_other_classes:
+            raise DataError(
+                f"{path}: entry {int(np.flatnonzero(~labelled)[0])} is of none of the classes "
+                f"{names}; pass --skip-other-classes to drop such jets"
+            )
+        table = np.stack([ak.to_numpy(f).astype(np.float64) for f in feats], axis=1)
+        rows.append(table[labelled])
+        labels.append(onehot[labelled].argmax(axis=1))
     return np.concatenate(rows), np.concatenate(labels), names or []
 
 
@@ -231,7 +245,9 @@ def run_bdt(run: Run, args: argparse.Namespace, cache: dict) -> dict:
     for split in ("train", "test"):
         if split not in cache:
             classes = args.classes.split(",") if args.classes else None
-            cache[split] = jet_observables(str(Path(args.data) / split), classes)
+            cache[split] = jet_observables(
+                str(Path(args.data) / split), classes, args.skip_other_classes
+            )
     x, y, _ = cache["train"]
     rng = np.random.default_rng(run.seed)
     keep = rng.choice(len(y), size=min(run.labels, len(y)), replace=False)
@@ -558,6 +574,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--classes",
         default=None,
         help="tagging: only these classes, e.g. QCD,Tbqq (the transfer study)",
+    )
+    parser.add_argument(
+        "--skip-other-classes",
+        action="store_true",
+        help="with --classes: drop the other classes' jets from files that mix them all",
     )
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--lr", type=float, default=5e-4)

@@ -150,8 +150,12 @@ def evaluate_checkpoint(
     plots_dir: str | os.PathLike | None = None,
     batch_size: int = 256,
     progress: bool = True,
+    other_classes: str = "raise",
 ) -> dict[str, Any]:
     """Metrics (and plots) of a fine-tuned checkpoint on labelled ROOT files.
+
+    ``other_classes="skip"`` evaluates a tagger of some classes (``finetune(classes=...)``) on
+    files that also hold others, dropping those jets; by default they are a DataError.
 
     Tagging: accuracy, macro AUC, QCD rejection at 50 %/30 % signal efficiency per class
     (``roc.png``, ``confusion_matrix.png``); CWoLa: the same on the true signal/background
@@ -178,7 +182,9 @@ def evaluate_checkpoint(
         "track-id": ("track_labels",),
         "vertexing": ("vertex_labels", "track_labels"),
     }[task]
-    dataset = JetDataset(data, processor, targets, feature_groups=groups)
+    dataset = JetDataset(
+        data, processor, targets, feature_groups=groups, other_classes=other_classes
+    )
     collator = JetCollator(targets=targets, feature_groups=groups)
     pred = predict(model, dataset, collator, batch_size, progress=progress)
     plots = Path(plots_dir) if plots_dir is not None else None

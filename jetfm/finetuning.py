@@ -445,6 +445,7 @@ def finetune(
     seed: int = 42,
     feature_groups: Sequence[str] | None = None,
     classes: Sequence[str] | None = None,
+    other_classes: str = "raise",
     signal: str | None = None,
     background: str | None = None,
     fractions: Sequence[float] = (0.2, 0.6),
@@ -472,8 +473,10 @@ def finetune(
             overrides ``epochs``).
         feature_groups: input groups to use (default: all the model and data share).
         classes: tagging only: learn these classes (``label_*`` branch names, e.g.
-            ``["QCD", "Tbqq"]``) instead of every class in the files; the files must then
-            hold only jets of these classes (anything else is a DataError naming the entry).
+            ``["QCD", "Tbqq"]``) instead of every class in the files.
+        other_classes: with ``classes``: ``"raise"`` (default: a jet of another class is a
+            DataError naming the file and entry, so nothing is dropped unasked) or ``"skip"``
+            such jets (to learn some classes of files that mix them all; counted in the log).
         signal / background / fractions: CWoLa classes and the two signal fractions.
         freeze_fraction / ramp_fraction: the backbone LR ramp of ``full`` mode.
         backbone_lr_scale: in ``full`` mode the backbone's LR after the ramp, relative to the
@@ -503,6 +506,9 @@ def finetune(
         raise JetFMError("the cwola task needs --signal and --background class names")
     if classes and task != "tagging":
         raise JetFMError(f"classes= applies to tagging only, not to the {task!r} task")
+    if other_classes != "raise" and not classes:
+        # without classes= every label branch is in use: a jet of none is a broken file
+        raise JetFMError(f"other_classes={other_classes!r} applies with classes= only")
     if not 0.0 < layer_lr_decay <= 1.0:
         raise JetFMError(f"layer_lr_decay must be in (0, 1], got {layer_lr_decay}")
     if layer_lr_decay != 1.0 and mode != "full":
@@ -515,8 +521,10 @@ def finetune(
     if spec.target == "labels":
         # the fine-tuning data's classes, not pre-training's
         processor.label_names = _check_classes(classes, train, processor) if classes else None
-    train_ds = JetDataset(train, processor, targets, feature_groups=groups)
-    val_ds = JetDataset(val, processor, targets, feature_groups=groups)
+    train_ds = JetDataset(
+        train, processor, targets, feature_groups=groups, other_classes=other_classes
+    )
+    val_ds = JetDataset(val, processor, targets, feature_groups=groups, other_classes=other_classes)
     label_names = processor.label_names if spec.target == "labels" else None
 
     rng = np.random.default_rng(seed)

@@ -177,3 +177,40 @@ def test_processor_owns_reading_options(jetclass_file, processor):
     with pytest.raises(DataError, match="not among the processor"):
         JetDataset(jetclass_file, JetProcessor(feature_groups=("kinematics",)),
                    feature_groups=("kinematics", "pid"))  # fmt: skip
+
+
+def test_other_classes_skip_keeps_the_chosen_classes_aligned_with_entries(tmp_path):
+    """Learning some classes of files that mix them all: with ``other_classes="skip"`` the
+    other classes' jets are dropped and counted, and every kept jet's entry is a jet of a
+    chosen class, with its own label."""
+    path = write_jetclass_file(tmp_path / "mixed.root", 90, seed=5, classes=("QCD", "Wqq", "Hbb"))
+    with uproot.open(path) as f:
+        truth = {c: f["tree"][f"label_{c}"].array(library="np") for c in ("QCD", "Hbb")}
+    chosen = JetProcessor(label_names=["Hbb", "QCD"])  # output order: Hbb 0, QCD 1
+    with pytest.raises(DataError, match=r"mixed\.root.*none of the classes in use"):
+        JetDataset(path, chosen, ("labels",))
+    eager = JetDataset(path, chosen, ("labels",), return_index=True, other_classes="skip")
+    stream = StreamingJetDataset(
+        path, chosen, ("labels",), step_size=17, return_index=True, other_classes="skip"
+    )
+    n_chosen = int(truth["QCD"].sum() + truth["Hbb"].sum())
+    assert 0 < len(eager) == n_chosen < 90
+    assert eager.stats["skipped_other_class"] == 90 - n_chosen
+    for dataset in (eager, stream):
+        jets = list(dataset)
+        entries = np.array([int(j["entry"]) for j in jets])
+        labels = np.array([int(j["labels"]) for j in jets])
+        assert len(jets) == n_chosen
+        np.testing.assert_array_equal(labels == 0, truth["Hbb"][entries].astype(bool))
+        np.testing.assert_array_equal(labels == 1, truth["QCD"][entries].astype(bool))
+    with pytest.raises(DataError, match=r"other_classes must be one of \('raise', 'skip'\)"):
+        JetDataset(path, chosen, ("labels",), other_classes="drop")
+
+
+def test_other_classes_skip_still_rejects_broken_labels(tmp_path):
+    def two_hot(branches):
+        return branches | {"label_Wqq": np.ones_like(branches["label_Wqq"])}
+
+    path = write_jetclass_file(tmp_path / "f.root", 10, mutate=two_hot)
+    with pytest.raises(DataError, match=r"f\.root: labels are not one-hot at entry 0"):
+        JetDataset(path, JetProcessor(), ("labels",), other_classes="skip")

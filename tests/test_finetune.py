@@ -10,12 +10,14 @@ import logging
 import numpy as np
 import pytest
 import torch
+import uproot
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from jetfm.cli import main
 from jetfm.configuration import JetFMConfig
 from jetfm.errors import DataError, JetFMError, MissingExtraError
+from jetfm.evaluation import evaluate_checkpoint
 from jetfm.finetuning import (
     FEW_STEPS,
     FinetuneTrainer,
@@ -101,7 +103,6 @@ def test_tagging_cli_beats_chance_and_evaluates(files, pretrained, tmp_path):
 
 
 def test_track_id_beats_all_primary(hf_files, pretrained, tmp_path):
-    from jetfm.evaluation import evaluate_checkpoint
 
     train, val = hf_files
     result = finetune(pretrained, "track-id", train, val, tmp_path / "tid", epochs=6, **FAST)
@@ -349,6 +350,25 @@ def test_tagging_on_a_subset_of_classes(tmp_path):
     ):
         finetune("tiny", "tagging", mixed, val, tmp_path / "y", max_steps=1,
                  classes=["QCD", "Wqq"], **FAST)  # fmt: skip
+    # ... unless asked to skip such jets, in training, validation and evaluation alike
+    skipped = finetune("tiny", "tagging", mixed, mixed, tmp_path / "skip", max_steps=1,
+                       classes=["QCD", "Wqq"], other_classes="skip", **FAST)  # fmt: skip
+    with uproot.open(mixed) as f:
+        n_chosen = int(
+            sum(f["tree"][f"label_{c}"].array(library="np").sum() for c in ("QCD", "Wqq"))
+        )
+    assert skipped.metrics["train_jets"] == n_chosen < 60
+    with pytest.raises(DataError, match="none of the classes in use"):
+        evaluate_checkpoint(tmp_path / "skip", mixed, progress=False)
+    metrics = evaluate_checkpoint(tmp_path / "skip", mixed, progress=False, other_classes="skip")
+    assert metrics["n_jets"] == n_chosen
+    out = tmp_path / "skip.json"
+    assert main(["evaluate", "--model", str(tmp_path / "skip"), "--data", str(mixed), "--output",
+                 str(out), "--no-progress", "--skip-other-classes"]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["n_jets"] == n_chosen
+    with pytest.raises(JetFMError, match="applies with classes= only"):
+        finetune("tiny", "tagging", mixed, val, tmp_path / "w", max_steps=1,
+                 other_classes="skip", **FAST)  # fmt: skip
     with pytest.raises(JetFMError, match="tagging only"):
         finetune("tiny", "track-id", train, val, tmp_path / "z", max_steps=1,
                  classes=["QCD", "Wqq"], **FAST)  # fmt: skip

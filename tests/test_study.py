@@ -101,6 +101,29 @@ def test_study_on_a_subset_of_classes(study, tmp_path):
     assert names == ["QCD", "Wqq"] and set(np.unique(y)) == {0, 1}
 
 
+def test_study_skips_other_classes_of_mixed_files_when_asked(study, tmp_path):
+    """--classes on files of every class: an error naming the file, or with
+    --skip-other-classes the other classes' jets left out of training, test and the BDT."""
+    from jetfm.errors import DataError
+
+    data = tmp_path / "data"
+    for i, (split, n) in enumerate((("train", 90), ("val", 45), ("test", 60))):
+        write_jetclass_file(data / split / "jets.root", n, seed=95 + i,
+                            classes=("QCD", "Wqq", "Hbb"))  # fmt: skip
+    with pytest.raises(DataError, match=r"jets\.root: entry \d+ is of none of the classes"):
+        study.jet_observables(str(data / "test"), ["QCD", "Wqq"])
+    x, y, _ = study.jet_observables(str(data / "test"), ["QCD", "Wqq"], skip_other_classes=True)
+    assert len(x) == len(y) == 40 and set(np.unique(y)) == {0, 1}  # 20 jets of each class
+    argv = ["--data", str(data), "--out", str(tmp_path / "out"), "--checkpoints", "s=tiny",
+            "--labels", "40", "--seeds", "1", "--tasks", "tagging", "--extras", "bdt",
+            "--classes", "QCD,Wqq", "--skip-other-classes", "--min-steps", "2", "--max-steps",
+            "2", "--evals", "1", "--batch-size", "32", "--only", "scratch,bdt"]  # fmt: skip
+    study.main(argv)
+    rows = [json.loads(line) for line in (tmp_path / "out/results.jsonl").read_text().splitlines()]
+    assert {r["model"] for r in rows} == {"scratch", "bdt"}
+    assert all(r["n_jets"] == 40 for r in rows)
+
+
 def test_lr_grid_runs_every_lr_and_reports_the_validation_choice(study, data, tmp_path):
     """--lrs: each fine-tuning runs at every LR (the LR joins the key), and the summary cell
     is the LR with the best validation metric, not the best test metric."""

@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="metrics.json", help="metrics JSON file")
     parser.add_argument("--batch-size", type=int, default=256, help="jets per batch")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--skip-other-classes",
+        action="store_true",
+        help="a tagger of some classes (finetune --classes) on files that hold others too: "
+        "drop the other classes' jets (default: an error naming the file and entry)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate_checkpoint(
         args.model, args.data, plots_dir=args.plots, batch_size=args.batch_size,
         progress=not args.no_progress,
+        other_classes="skip" if args.skip_other_classes else "raise",
     )  # fmt: skip
     print(format_table(metrics))
     path = write_metrics(metrics, args.output)

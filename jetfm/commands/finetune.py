@@ -73,8 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--classes",
         type=_groups,
         default=None,
-        help="tagging: learn only these classes, e.g. QCD,Tbqq (the files must hold only "
-        "jets of these classes; default: every label_* branch)",
+        help="tagging: learn only these classes, e.g. QCD,Tbqq (default: every label_* "
+        "branch); a jet of another class is an error unless --skip-other-classes",
+    )
+    parser.add_argument(
+        "--skip-other-classes",
+        action="store_true",
+        help="with --classes: drop the jets of the other classes (files that mix them all)",
     )
     parser.add_argument("--signal", default=None, help="cwola: signal class name (e.g. Tbqq)")
     parser.add_argument("--background", default=None, help="cwola: background class (e.g. QCD)")
@@ -148,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         feature_groups=args.feature_groups,
         classes=args.classes,
+        other_classes="skip" if args.skip_other_classes else "raise",
         signal=args.signal,
         background=args.background,
         fractions=args.fractions,

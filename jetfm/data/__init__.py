@@ -16,6 +16,7 @@ from jetfm.data.processor import JetProcessor
 from jetfm.data.reading import (
     DEFAULT_FEATURE_GROUPS,
     NAN_POLICIES,
+    OTHER_CLASS_POLICIES,
     TARGETS,
     RawChunk,
     ReadSpec,
@@ -49,6 +50,7 @@ __all__ = [
     "JetDataset",
     "JetProcessor",
     "NAN_POLICIES",
+    "OTHER_CLASS_POLICIES",
     "NORMALISED_GROUPS",
     "REQUIRED_GROUP",
     "RawChunk",

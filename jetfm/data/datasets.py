@@ -2,7 +2,8 @@
 
 Both yield the same per-jet dicts of *unpadded* numpy arrays (``kinematics`` ``(n_i, 7)``,
 ``pid``, ``tracks``, and the requested targets), in file/entry order, dropping invalid jets
-(0 constituents, or NaN/inf under ``nan_policy="skip"``) with a counted log message. Pad them
+(0 constituents, NaN/inf under ``nan_policy="skip"``, or jets of none of the classes in use
+under ``other_classes="skip"``) with a counted log message. Pad them
 with :class:`~jetfm.data.batching.JetCollator`.
 
 * :class:`JetDataset` reads everything once into flat arrays (map-style, random access).
@@ -18,6 +19,7 @@ features, an unfitted one (or ``processor=None`` plus the reading options) raw f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -86,6 +88,7 @@ class _JetSource:
         mapping: BranchMapping | Mapping[str, Any] | None,
         nan_policy: str | None,
         step_size: int,
+        other_classes: str = "raise",
     ) -> None:
         self.processor = _make_processor(
             processor, feature_groups, max_particles, mapping, nan_policy
@@ -93,7 +96,9 @@ class _JetSource:
         if "labels" in targets:
             self.processor.resolve_labels(paths)
         groups = feature_groups if processor is not None else None
-        self.spec: ReadSpec = self.processor.read_spec(targets, groups)
+        spec = self.processor.read_spec(targets, groups)
+        # a choice per dataset (which jets to learn from), not a processor setting
+        self.spec: ReadSpec = dataclasses.replace(spec, other_classes=other_classes)
         self.targets: tuple[str, ...] = self.spec.targets
         self.feature_groups: tuple[str, ...] = self.spec.feature_groups
         self.plan: FilePlan = plan_work(paths, self.spec, step_size)
@@ -120,12 +125,14 @@ class _Counter:
 
     def __init__(self) -> None:
         self.jets = self.empty = self.nonfinite = self.truncated = self.truncated_jets = 0
+        self.other_class = 0
 
     def add(self, chunk: FeatureChunk) -> None:
         skipped = chunk.skipped
         self.jets += int(chunk.valid.sum())
         self.empty += skipped["empty"]
         self.nonfinite += skipped["nonfinite"]
+        self.other_class += skipped["other_class"]
         dropped = chunk.n_truncated[chunk.valid]
         self.truncated += int(dropped.sum())
         self.truncated_jets += int(np.count_nonzero(dropped))
@@ -135,6 +142,7 @@ class _Counter:
             jets=self.jets,
             skipped_empty=self.empty,
             skipped_nonfinite=self.nonfinite,
+            skipped_other_class=self.other_class,
             truncated_particles=self.truncated,
             truncated_jets=self.truncated_jets,
         )
@@ -146,6 +154,12 @@ class _Counter:
                 what,
                 self.empty,
                 self.nonfinite,
+            )
+        if self.other_class:
+            logger.info(
+                "%s: skipped %d jets of none of the classes in use (other_classes='skip')",
+                what,
+                self.other_class,
             )
         if self.truncated:
             logger.info(
@@ -168,6 +182,9 @@ class JetDataset(_JetSource, Dataset):
             lacks the branch (e.g. ``part_origin`` for ``track_labels``).
         feature_groups: subset of the processor's groups to yield (default: all of them).
         max_particles / mapping / nan_policy: only without ``processor``.
+        other_classes: with the ``labels`` target and a processor whose ``label_names`` are
+            some of the files' classes: ``"raise"`` (default) on a jet of another class, or
+            ``"skip"`` it (counted in ``stats["skipped_other_class"]``).
         step_size: jets read per chunk while loading.
         return_index: also yield ``file_index`` and ``entry`` per jet.
 
@@ -187,9 +204,10 @@ class JetDataset(_JetSource, Dataset):
         nan_policy: str | None = None,
         step_size: int = 50_000,
         return_index: bool = False,
+        other_classes: str = "raise",
     ):
         self._setup(paths, processor, targets, feature_groups, max_particles, mapping,
-                    nan_policy, step_size)  # fmt: skip
+                    nan_policy, step_size, other_classes)  # fmt: skip
         self.return_index = return_index
         parts: dict[str, list[np.ndarray]] = {}
         counter = _Counter()
@@ -261,7 +279,7 @@ class StreamingJetDataset(_JetSource, IterableDataset):
 
     Args:
         paths: and likewise processor, targets, feature_groups, max_particles, mapping,
-            nan_policy and return_index: as :class:`JetDataset`.
+            nan_policy, return_index and other_classes: as :class:`JetDataset`.
         step_size: jets per work unit / read (bounds memory).
         shuffle: shuffle the order of work units (same permutation on every rank, so the
             sharding stays exact) and the jets inside each chunk, reseeded by
@@ -297,9 +315,10 @@ class StreamingJetDataset(_JetSource, IterableDataset):
         world_size: int | None = None,
         shard_across_ranks: bool = True,
         return_index: bool = False,
+        other_classes: str = "raise",
     ):
         self._setup(paths, processor, targets, feature_groups, max_particles, mapping,
-                    nan_policy, step_size)  # fmt: skip
+                    nan_policy, step_size, other_classes)  # fmt: skip
         self.shard_across_ranks = shard_across_ranks
         self.shuffle = shuffle
         self.seed = seed

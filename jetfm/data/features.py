@@ -32,11 +32,13 @@ class FeatureChunk:
     Attributes:
         features: ``{group: float32 (n, P, F)}``, zero on padding (and on invalid jets).
         counts: particles per jet after truncation, int64 ``(n,)``.
-        valid: bool ``(n,)``; False for 0 constituents or NaN/inf inputs (policy ``skip``).
+        valid: bool ``(n,)``; False for 0 constituents, NaN/inf inputs (policy ``skip``) or
+            a jet of another class (``other_classes="skip"``).
         targets: ``labels`` int64 ``(n,)``; ``track_labels`` / ``vertex_labels`` int64
             ``(n, P)`` with :data:`~jetfm.data.schema.IGNORE_INDEX` on neutrals and padding.
         n_truncated: particles dropped per jet by ``max_particles``.
         nonfinite: bool ``(n,)``, jets invalid because of NaN/inf.
+        other_class: bool ``(n,)``, jets of none of the classes in use (dropped by choice).
         particle_order: int64, the index of every kept particle (jets concatenated, in the
             pT-sorted layout) within its jet *as stored in the file*, so per-particle outputs
             can be written back in the input's own order.
@@ -50,10 +52,15 @@ class FeatureChunk:
     targets: dict[str, np.ndarray]
     n_truncated: np.ndarray
     nonfinite: np.ndarray
+    other_class: np.ndarray | None = None
     particle_order: np.ndarray | None = None
     source: str = "<in-memory>"
     entry_start: int = 0
     file_index: int = 0
+
+    def __post_init__(self) -> None:
+        if self.other_class is None:
+            self.other_class = np.zeros(len(self.counts), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -71,10 +78,15 @@ class FeatureChunk:
 
     @property
     def skipped(self) -> dict[str, int]:
-        """Invalid jets by reason: ``empty`` (0 constituents) and ``nonfinite``."""
+        """Invalid jets by reason: ``empty`` (0 constituents), ``nonfinite``, ``other_class``.
+
+        Each jet counts once, under the first reason that applies.
+        """
+        filled = self.counts > 0
         return {
-            "empty": int(np.count_nonzero(self.counts == 0)),
-            "nonfinite": int(np.count_nonzero(self.nonfinite & (self.counts > 0))),
+            "empty": int(np.count_nonzero(~filled)),
+            "nonfinite": int(np.count_nonzero(self.nonfinite & filled)),
+            "other_class": int(np.count_nonzero(self.other_class & ~self.nonfinite & filled)),
         }
 
     def flat(self, name: str, only_valid: bool = True) -> np.ndarray:
@@ -191,7 +203,7 @@ def compute_features(raw: RawChunk, spec: ReadSpec, max_particles: int = 128) ->
                     "jet axis?); fix the file or pass nan_policy='skip' to drop such jets"
                 )
             nonfinite |= bad_jet
-    valid = (counts > 0) & ~nonfinite
+    valid = (counts > 0) & ~nonfinite & ~raw.other_class
     keep = valid[jet]
     features = {
         g: _scatter(np.where(keep[:, None], v, 0.0).astype(np.float32), jet, pos, n, width, 0.0)
@@ -224,6 +236,7 @@ def compute_features(raw: RawChunk, spec: ReadSpec, max_particles: int = 128) ->
         targets=targets,
         n_truncated=counts_all - counts,
         nonfinite=nonfinite,
+        other_class=raw.other_class,
         particle_order=ak.to_numpy(ak.flatten(order, axis=None)).astype(np.int64),
         source=raw.source,
         entry_start=raw.entry_start,

@@ -8,7 +8,9 @@ later deep inside numpy or torch:
 * a wrong tree name (the trees present are listed) or missing branches (the branches present,
   and the feature groups this file *can* feed, are listed);
 * ``part_*`` branches of different lengths (both branches and the first bad entry are named);
-* labels that are not one-hot (the entry is named);
+* labels that are not one-hot (the entry is named); a jet of none of the classes in use is an
+  error too unless ``other_classes="skip"`` (learning some classes of mixed files), which
+  drops it, counted;
 * NaN/inf values, by ``nan_policy``: ``"raise"`` (the default: a NaN in physics inputs is
   almost always an upstream bug, and :meth:`JetProcessor.fit` reads every file once before
   training, so it surfaces early) or ``"skip"`` (the jet is marked invalid and dropped, counted).
@@ -43,6 +45,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_FEATURE_GROUPS: tuple[str, ...] = ("kinematics", "pid", "tracks")
 TARGETS: tuple[str, ...] = ("labels", "track_labels", "vertex_labels")
 NAN_POLICIES: tuple[str, ...] = ("raise", "skip")
+#: what to do with a jet of none of the classes in use (``label_names`` picks some classes)
+OTHER_CLASS_POLICIES: tuple[str, ...] = ("raise", "skip")
 #: mapping field read for each per-particle target
 TARGET_FIELDS = {"track_labels": "origin", "vertex_labels": "vertex"}
 
@@ -62,6 +66,8 @@ class ReadSpec:
         label_names: class names, in output order (``label_prefix + name`` branches); needed
             when ``labels`` is a target.
         nan_policy: ``"raise"`` or ``"skip"`` for NaN/inf inputs.
+        other_classes: ``"raise"`` (default) or ``"skip"`` for a jet whose labels are all 0
+            among ``label_names``, i.e. of another class of mixed files; only with ``labels``.
     """
 
     mapping: BranchMapping = dataclasses.field(default_factory=BranchMapping)
@@ -69,6 +75,7 @@ class ReadSpec:
     targets: tuple[str, ...] = ()
     label_names: tuple[str, ...] | None = None
     nan_policy: str = "raise"
+    other_classes: str = "raise"
 
     def __post_init__(self) -> None:
         groups = tuple(self.feature_groups)
@@ -85,6 +92,10 @@ class ReadSpec:
         object.__setattr__(self, "targets", tuple(t for t in TARGETS if t in self.targets))
         if self.nan_policy not in NAN_POLICIES:
             raise DataError(f"nan_policy must be one of {NAN_POLICIES}; got {self.nan_policy!r}")
+        if self.other_classes not in OTHER_CLASS_POLICIES:
+            raise DataError(
+                f"other_classes must be one of {OTHER_CLASS_POLICIES}; got {self.other_classes!r}"
+            )
         if self.label_names is not None:
             object.__setattr__(self, "label_names", tuple(self.label_names))
         if "labels" in self.targets and not self.label_names:
@@ -107,7 +118,8 @@ class RawChunk:
 
     ``fields["labels"]`` (if read) is an ``(n, n_classes)`` numpy array in label order;
     jagged fields are awkward arrays. ``nonfinite`` marks jets with NaN/inf inputs (only
-    possible under ``nan_policy="skip"``).
+    possible under ``nan_policy="skip"``); ``other_class`` marks jets of none of the classes
+    in use (only under ``other_classes="skip"``; their label is -1).
     """
 
     fields: dict[str, Any]
@@ -115,6 +127,11 @@ class RawChunk:
     source: str
     entry_start: int
     file_index: int = 0
+    other_class: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.other_class is None:
+            self.other_class = np.zeros(len(self.nonfinite), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.nonfinite)
@@ -436,6 +453,7 @@ def validate_arrays(
                 )
             nonfinite |= bad
     # labels: one-hot, in label order
+    other_class = np.zeros(n, dtype=bool)
     label_fields = [f for f in plan if f.startswith("label:")]
     if label_fields:
         onehot = np.stack(
@@ -443,6 +461,9 @@ def validate_arrays(
         )
         binary = np.all((onehot == 0) | (onehot == 1), axis=1)
         bad = ~(binary & (onehot.sum(axis=1) == 1))
+        if spec.other_classes == "skip":
+            other_class = binary & (onehot.sum(axis=1) == 0)
+            bad &= ~other_class
         if bad.any():
             i = _first(bad)
             names = [plan[f] for f in label_fields]
@@ -451,15 +472,16 @@ def validate_arrays(
                 # the usual cause: classes=/--classes picks some classes of mixed files
                 hint = (
                     f"this jet is of none of the classes in use {list(spec.label_names or ())}; "
-                    "to learn only some classes, give only their jets' files (a glob or a "
-                    "folder of links)"
+                    "to learn only some classes of mixed files, skip the others "
+                    "(other_classes='skip', `jetfm finetune --skip-other-classes`) or give "
+                    "only their jets' files"
                 )
             raise DataError(
                 f"{where}: labels are not one-hot at entry {entry_start + i} (branches {names} "
                 f"= {onehot[i].tolist()}); {hint}"
             )
-        fields["labels"] = onehot.argmax(axis=1).astype(np.int64)
-    return RawChunk(fields, nonfinite, source, entry_start, file_index)
+        fields["labels"] = np.where(other_class, -1, onehot.argmax(axis=1)).astype(np.int64)
+    return RawChunk(fields, nonfinite, source, entry_start, file_index, other_class)
 
 
 def read_unit(reader: TreeReader, unit: WorkUnit, spec: ReadSpec) -> RawChunk:
