@@ -116,7 +116,7 @@ class WorkUnit:
 class RawChunk:
     """Validated arrays of one entry range, keyed by mapping field (``px``, ``jet_pt``, ...).
 
-    ``fields["labels"]`` (if read) is an ``(n, n_classes)`` numpy array in label order;
+    ``fields["labels"]`` (if read) is the class index of each jet in label order (int64);
     jagged fields are awkward arrays. ``nonfinite`` marks jets with NaN/inf inputs (only
     possible under ``nan_policy="skip"``); ``other_class`` marks jets of none of the classes
     in use (only under ``other_classes="skip"``; their label is -1).
