@@ -103,7 +103,6 @@ def test_tagging_cli_beats_chance_and_evaluates(files, pretrained, tmp_path):
 
 
 def test_track_id_beats_all_primary(hf_files, pretrained, tmp_path):
-
     train, val = hf_files
     result = finetune(pretrained, "track-id", train, val, tmp_path / "tid", epochs=6, **FAST)
     metrics = evaluate_checkpoint(result.output_dir, val, plots_dir=tmp_path / "p", progress=False)

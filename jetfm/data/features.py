@@ -52,15 +52,11 @@ class FeatureChunk:
     targets: dict[str, np.ndarray]
     n_truncated: np.ndarray
     nonfinite: np.ndarray
-    other_class: np.ndarray | None = None
+    other_class: np.ndarray
     particle_order: np.ndarray | None = None
     source: str = "<in-memory>"
     entry_start: int = 0
     file_index: int = 0
-
-    def __post_init__(self) -> None:
-        if self.other_class is None:
-            self.other_class = np.zeros(len(self.counts), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.counts)

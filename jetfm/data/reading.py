@@ -124,14 +124,10 @@ class RawChunk:
 
     fields: dict[str, Any]
     nonfinite: np.ndarray
+    other_class: np.ndarray
     source: str
     entry_start: int
     file_index: int = 0
-    other_class: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.other_class is None:
-            self.other_class = np.zeros(len(self.nonfinite), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.nonfinite)
@@ -481,7 +477,7 @@ def validate_arrays(
                 f"= {onehot[i].tolist()}); {hint}"
             )
         fields["labels"] = np.where(other_class, -1, onehot.argmax(axis=1)).astype(np.int64)
-    return RawChunk(fields, nonfinite, source, entry_start, file_index, other_class)
+    return RawChunk(fields, nonfinite, other_class, source, entry_start, file_index)
 
 
 def read_unit(reader: TreeReader, unit: WorkUnit, spec: ReadSpec) -> RawChunk:
