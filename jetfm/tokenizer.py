@@ -343,10 +343,11 @@ class ParticleTokenizer(HubMixin, PreTrainedModel):
         """Codes ``(B, N)`` of every particle (``IGNORE_INDEX`` at padding)."""
         x = self.features(kinematics, tracks)
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask
-        z = self.encoder(x, mask.bool())
-        codes = torch.full(mask.shape, IGNORE_INDEX, dtype=torch.long, device=x.device)
-        codes[mask] = self.quantize(z[mask])[0]
-        return codes
+        mask = mask.bool()
+        z = self.encoder(x, mask)
+        # every slot is quantised (static shapes, no host sync), padding then blanked
+        codes = self.quantize(z.flatten(0, 1))[0].view(mask.shape)
+        return torch.where(mask, codes, torch.full_like(codes, IGNORE_INDEX))
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -349,6 +349,68 @@ def test_eval_masks_are_reproducible_and_training_masks_random():
     assert not torch.equal(model(**b).masked, model(**b).masked)
 
 
+# --- the static-shape step: same loss and gradients as boolean indexing -------------------
+def _loss_and_grads(model, batch, masked, static_shapes):
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(11)  # the same training-mode noise draws for both forms
+    out = model(**batch, masked=masked, static_shapes=static_shapes)
+    out.loss.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return out, grads
+
+
+@pytest.mark.parametrize(
+    "target,mask_in_encoder",
+    [(t, False) for t in TARGETS] + [("diffusion", True)],
+)
+def test_static_shape_step_equals_boolean_indexing(target, mask_in_encoder):
+    """On a fixed mask, the step addressed by index tensors (static shapes, padding entries
+    weighted 0) gives the loss, component losses and gradients of boolean indexing."""
+    model = _model(target, mask_in_encoder).train()
+    b = _batch(seed=4, n=7)
+    masked = sample_particle_mask(b["mask"], 0.4, torch.Generator().manual_seed(5))
+    ref, ref_grads = _loss_and_grads(model, b, masked, static_shapes=False)
+    new, new_grads = _loss_and_grads(model, b, masked, static_shapes=True)
+    m, k = int(masked.sum()), int(masked.sum(1).max())
+    assert ref.decoder_states.shape[0] == m and ref.masked_index is None
+    assert new.masked_index.shape[1] >= k and new.decoder_states.shape[0] > m  # padded entries
+    torch.testing.assert_close(new.entries(new.decoder_states), ref.decoder_states)
+    torch.testing.assert_close(new.loss, ref.loss, rtol=1e-5, atol=1e-6)
+    for key in ("target_loss", "pid_loss"):
+        if getattr(ref, key) is not None:
+            torch.testing.assert_close(getattr(new, key), getattr(ref, key))
+    assert new_grads.keys() == ref_grads.keys() and len(ref_grads) > 10
+    for name, grad in ref_grads.items():
+        torch.testing.assert_close(new_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_static_widths_bound_every_jet():
+    """The index tensors are wide enough for any jet of N slots, and no wider."""
+    model = _model("regression")
+    for n in (1, 2, 5, 17, 33, 64):
+        most_masked, most_visible = model.static_widths(n)
+        mask = torch.arange(n)[None, :] < torch.arange(1, n + 1)[:, None]  # 1..n particles
+        masked = sample_particle_mask(mask, model.config.mask_fraction)
+        assert int(masked.sum(1).max()) == most_masked
+        assert int((mask & ~masked).sum(1).max()) == most_visible
+
+
+def test_bucket_padding_does_not_change_the_loss():
+    """Padding a batch to a longer bucket adds only padding: a deterministic target's loss
+    and the decoder states at the masked particles are unchanged."""
+    model = _model("regression").eval()
+    b = _batch(seed=6, n=5)
+    masked = sample_particle_mask(b["mask"], 0.4, torch.Generator().manual_seed(1))
+    extra = 9
+    padded = {k: torch.nn.functional.pad(v, (0, 0, 0, extra) if v.dim() == 3 else (0, extra))
+              for k, v in b.items()}  # fmt: skip
+    wide_masked = torch.nn.functional.pad(masked, (0, extra))
+    short = model(**b, masked=masked)
+    long = model(**padded, masked=wide_masked)
+    torch.testing.assert_close(long.loss, short.loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(long.entries(long.predictions), short.entries(short.predictions))
+
+
 # --- training: the loss falls for every target and both schemes --------------------------
 @pytest.mark.parametrize(
     "target,mask_in_encoder",

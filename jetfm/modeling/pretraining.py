@@ -46,31 +46,19 @@ from jetfm.modeling.backbone import (
     pid_categories,
 )
 from jetfm.modeling.layers import TransformerBlock, masked_fill_padding
+from jetfm.modeling.masking import (
+    MaskedSlots,
+    first_slots,
+    gather_slots,
+    sample_particle_mask,
+    static_width_table,
+    weighted_mean,
+)
 from jetfm.modeling.targets import MPMTarget, TargetInputs, build_target
 
 #: seed of the masks (and target noise) drawn in evaluation mode, so eval losses are
 #: reproducible and comparable between checkpoints
 EVAL_SEED = 1234
-
-
-def sample_particle_mask(
-    mask: torch.Tensor, fraction: float, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Choose ``round(fraction · n_i)`` real particles of each jet at random → bool ``(B, N)``.
-
-    At least one particle is masked per non-empty jet and, for jets with ``n_i ≥ 2``, at least
-    one stays visible. Vectorised: random scores (padding gets +inf), the per-jet rank of each
-    score, and ``rank < k_i``.
-    """
-    mask = mask.bool()
-    n = mask.sum(dim=1)
-    k = torch.round(fraction * n.to(torch.float32)).long()
-    k = torch.minimum(k.clamp(min=1), (n - 1).clamp(min=1))
-    k = torch.where(n > 0, k, torch.zeros_like(k))
-    scores = torch.rand(mask.shape, generator=generator, device=mask.device)
-    scores = scores.masked_fill(~mask, float("inf"))
-    rank = scores.argsort(dim=1).argsort(dim=1)
-    return (rank < k[:, None]) & mask
 
 
 @dataclass
@@ -81,12 +69,18 @@ class MaskedParticleModelingOutput(ModelOutput):
         loss: ``target_loss + pid_weight · pid_loss``.
         target_loss: loss of the ``mpm_target``.
         pid_loss: particle-type side-target (None when unused).
-        masked: ``(B, N)`` bool, the masked particles (row-major order of every ``(M, …)``).
-        logits: ``(M, K)`` code logits (``vqvae``, ``kmeans``).
-        target_codes: ``(M,)`` true codes (``vqvae``, ``kmeans``).
-        predictions: ``(M, F)`` regressed features (``regression``).
-        pid_logits: ``(M, 11)`` particle-type logits.
-        decoder_states: ``(M, Dd)`` decoder states at the masked slots.
+        masked: ``(B, N)`` bool, the masked particles.
+        logits: ``(E, K)`` code logits (``vqvae``, ``kmeans``).
+        target_codes: ``(E,)`` true codes (``vqvae``, ``kmeans``).
+        predictions: ``(E, F)`` regressed features (``regression``).
+        pid_logits: ``(E, 11)`` particle-type logits.
+        decoder_states: ``(E, Dd)`` decoder states at the masked slots.
+        masked_index: ``(B, K)`` slot index of each entry (``static_shapes=True``; the
+            entries are then ``E = B·K`` rows, jet by jet, each jet's masked particles first
+            in slot order), None when the entries are exactly the masked particles
+            (``E = M``, row-major order of ``masked``).
+        masked_valid: ``(B, K)`` bool, which entries are masked particles (with
+            ``masked_index``); ``MaskedParticleModelingOutput.entries`` drops the others.
     """
 
     loss: torch.Tensor | None = None
@@ -98,6 +92,15 @@ class MaskedParticleModelingOutput(ModelOutput):
     predictions: torch.Tensor | None = None
     pid_logits: torch.Tensor | None = None
     decoder_states: torch.Tensor | None = None
+    masked_index: torch.Tensor | None = None
+    masked_valid: torch.Tensor | None = None
+
+    def entries(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-entry rows ``(E, …)`` (e.g. ``decoder_states``) at the masked particles only,
+        ``(M, …)`` in row-major order of ``masked``, whichever form the step used."""
+        if self.masked_valid is None:
+            return x
+        return x[self.masked_valid.flatten()]
 
 
 class MPMDecoder(nn.Module):
@@ -155,13 +158,6 @@ class MPMDecoder(nn.Module):
         for block in self.blocks:
             h = block(h, h_mask)
         return self.norm(h[:, r:])
-
-
-def _gather(x: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor | None:
-    """``x[b, index[b, j]]`` for ``(B, N, F)`` tensors."""
-    if x is None:
-        return None
-    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
@@ -224,20 +220,35 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         model.target.freeze_frozen()
 
     # --- encoding -------------------------------------------------------------------------
-    def _encode_visible(self, kinematics, pid, tracks, mask, masked):
+    def static_widths(self, num_slots: int) -> tuple[int, int]:
+        """``(most masked, most visible)`` particles of any jet in ``num_slots`` slots at
+        this model's mask fraction: the widths of the static-shape step."""
+        fraction = self.config.mask_fraction
+        table = getattr(self, "_width_table", None)
+        if table is None or self._width_fraction != fraction or num_slots >= len(table):
+            # built eagerly: the first call of a run comes before any compiled step
+            table = static_width_table(max(num_slots, self.config.max_particles), fraction)
+            self._width_table, self._width_fraction = table, fraction
+        return table[num_slots]
+
+    def _encode_visible(self, kinematics, pid, tracks, mask, masked, width=None):
         """Drop the masked particles: encode a compact tensor of the visible ones and scatter
-        the states back into their slots. Returns ``(states (B,N,D), registers (B,R,D))``."""
+        the states back into their slots. Returns ``(states (B,N,D), registers (B,R,D))``.
+
+        ``width``: slots of the compact tensor (static shapes); None = the most visible
+        particles of any jet in this batch (a host synchronisation)."""
         b, n = mask.shape
         visible = mask & ~masked
-        n_visible = visible.sum(dim=1)
-        width = int(n_visible.max()) if b else 0
+        if width is None:
+            width = int(visible.sum(dim=1).max()) if b else 0
         # Stable sort puts each jet's visible slots first, in their original (pT) order.
-        order = torch.argsort((~visible).to(torch.int8), dim=1, stable=True)[:, :width]
-        compact_mask = torch.arange(width, device=mask.device) < n_visible[:, None]
+        order, compact_mask = first_slots(visible, width)
         embeds = self.jetfm.embed(
-            _gather(kinematics, order), _gather(pid, order), _gather(tracks, order),
+            gather_slots(kinematics, order),
+            None if pid is None else gather_slots(pid, order),
+            None if tracks is None else gather_slots(tracks, order),
             particle_ranks=order,
-        )  # fmt: skip
+        )
         x, full_mask, _ = self.jetfm.encode(embeds, compact_mask)
         r = self.config.num_register_tokens
         states = masked_fill_padding(x[:, r:], compact_mask)
@@ -263,12 +274,22 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         return masked_fill_padding(x[:, r:], mask), self._context_tokens(x, full_mask)
 
     def decode(
-        self, kinematics, mask, pid=None, tracks=None, masked=None, generator=None, context_shift=0
+        self,
+        kinematics,
+        mask,
+        pid=None,
+        tracks=None,
+        masked=None,
+        generator=None,
+        context_shift=0,
+        static_shapes=False,
     ):
         """Run encoder and decoder; returns ``(decoder states (B,N,Dd), masked (B,N))``.
 
         ``context_shift=k`` hands each jet's masked slots the encoder output of the jet ``k``
         places further in the batch (a diagnostic: see :func:`jetfm.diagnostics.context_gain`).
+        ``static_shapes``: size the encoder's compact tensor of visible particles by the batch
+        shape, not by its data (see :meth:`forward`).
         """
         if kinematics.dim() != 3:
             raise ValueError(
@@ -286,10 +307,11 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         elif masked.shape != (b, n):
             raise ValueError(f"masked must have shape {(b, n)}, got {tuple(masked.shape)}")
         masked = masked.bool() & mask
-        encode = (
-            self._encode_with_mask_tokens if self.config.mask_in_encoder else self._encode_visible
-        )
-        states, registers = encode(kinematics, pid, tracks, mask, masked)
+        if self.config.mask_in_encoder:
+            states, registers = self._encode_with_mask_tokens(kinematics, pid, tracks, mask, masked)
+        else:
+            width = self.static_widths(n)[1] if static_shapes else None
+            states, registers = self._encode_visible(kinematics, pid, tracks, mask, masked, width)
         if context_shift:
             # mask tokens through the encoder carry their own jet's context: move them too
             visible = (mask if self.config.mask_in_encoder else mask & ~masked).unsqueeze(-1)
@@ -320,6 +342,7 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         return_loss: bool = True,
         return_dict: bool | None = None,
         context_shift: int = 0,
+        static_shapes: bool = True,
     ) -> MaskedParticleModelingOutput | tuple:
         r"""
         Args:
@@ -333,6 +356,12 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
                 this many places further in the batch (0: its own).
             return_loss: kept for the Trainer (it computes eval losses only for models whose
                 ``forward`` has ``return_loss=True``); the loss is always computed.
+            static_shapes: address the masked particles by ``(B, K)`` index tensors whose
+                sizes follow from the batch shape alone (``K`` = the most particles a jet of
+                ``N`` slots can have masked; padding entries weigh 0 in the losses), so the
+                step has no host synchronisation and compiles whole. ``False`` addresses
+                them by boolean indexing (``E = M`` entries, data-dependent sizes). Both
+                give the same loss and gradients for the same ``masked``.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if mask is None:
@@ -340,30 +369,34 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         mask = mask.bool()
         generator = self._generator(kinematics.device)
         decoded, masked = self.decode(
-            kinematics, mask, pid, tracks, masked, generator, context_shift
+            kinematics, mask, pid, tracks, masked, generator, context_shift, static_shapes
         )
-        states = decoded[masked]
+        width = self.static_widths(mask.shape[1])[0] if static_shapes else None
+        slots = MaskedSlots.build(masked, width)
+        states = slots.select(decoded)
         jet = {"kinematics": kinematics, "pid": pid, "tracks": tracks}
         features = {
-            g: x[masked]
+            g: slots.select(x)
             for g, x in jet.items()
             if x is not None and g in NORMALISED_GROUPS and g in self.target.groups
         }
-        target_out = self.target(
-            states,
-            TargetInputs(
-                features=features,
-                masked=masked,
-                mask=mask,
-                jet={g: x for g, x in jet.items() if x is not None},
-                generator=generator,
-            ),
+        inputs = TargetInputs(
+            features=features,
+            masked=masked,
+            mask=mask,
+            jet={g: x for g, x in jet.items() if x is not None},
+            generator=generator,
+            slots=slots,
         )
+        target_out = self.target(states, inputs)
         loss = target_out.loss
         pid_loss = pid_logits = None
         if self.pid_head is not None and pid is not None:
             pid_logits = self.pid_head(states)
-            pid_loss = F.cross_entropy(pid_logits.float(), pid_categories(pid[masked]))
+            types = pid_categories(slots.select(pid))
+            pid_loss = weighted_mean(
+                F.cross_entropy(pid_logits.float(), types, reduction="none"), inputs.weight
+            )
             loss = loss + float(self.config.target_options.get("pid_weight", 1.0)) * pid_loss
         out = MaskedParticleModelingOutput(
             loss=loss,
@@ -375,6 +408,8 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             predictions=target_out.predictions,
             pid_logits=pid_logits,
             decoder_states=states,
+            masked_index=slots.index,
+            masked_valid=slots.valid,
         )
         return out if return_dict else out.to_tuple()
 
@@ -389,7 +424,8 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         generator: torch.Generator | None = None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Sample the masked particles from the target (``flow``, ``diffusion``; the point
-        estimate for ``regression``). Returns ``({group: (M, F_g)}, masked (B, N))``."""
+        estimate for ``regression``). Returns ``({group: (M, F_g)}, masked (B, N))``, the
+        rows in row-major order of ``masked``."""
         decoded, masked = self.decode(kinematics, mask, pid, tracks, masked, generator)
         return self.target.sample(decoded[masked], generator=generator), masked
 

@@ -1,6 +1,6 @@
 """The interface every Masked Particle Modelling target implements.
 
-A target receives the decoder state of each masked particle, ``states`` ``(M, Dd)``, plus a
+A target receives the decoder state of each masked particle, ``states`` ``(E, Dd)``, plus a
 :class:`TargetInputs` with the true masked-particle features (and the whole jet, for targets
 whose labels depend on the jet context, like the VQ-VAE tokenizer), and returns a
 :class:`TargetOutput` with a scalar loss. Generative targets also implement ``sample``.
@@ -19,19 +19,25 @@ from torch import nn
 
 from jetfm.configuration import JetFMConfig
 from jetfm.data.schema import NORMALISED_GROUPS, REQUIRED_GROUP
+from jetfm.modeling.masking import MaskedSlots
 
 
 @dataclass
 class TargetInputs:
     """What a target may look at besides the decoder states.
 
+    The targets work on *entries* ``(E, …)``: the masked particles, addressed by
+    ``slots`` (see :class:`~jetfm.modeling.masking.MaskedSlots`). In the index form some
+    entries are padding; every loss is a mean over entries weighted by ``weight``.
+
     Args:
-        features: ``{group: (M, F_g)}`` normalised continuous features of the masked
+        features: ``{group: (E, F_g)}`` normalised continuous features of the masked
             particles, for every target group present in the batch (``kinematics`` first).
-        masked: ``(B, N)`` bool, True at masked slots (row-major order matches ``states``).
+        masked: ``(B, N)`` bool, True at masked slots.
         mask: ``(B, N)`` bool, True at real particles.
         jet: ``{group: (B, N, F_g)}`` the full jet inputs (``kinematics``, ``pid``, ``tracks``).
         generator: random generator (fixed in evaluation, ``None`` = global RNG in training).
+        slots: how the entries address the slots (default: the boolean form of ``masked``).
     """
 
     features: dict[str, torch.Tensor]
@@ -39,14 +45,42 @@ class TargetInputs:
     mask: torch.Tensor
     jet: dict[str, torch.Tensor] = field(default_factory=dict)
     generator: torch.Generator | None = None
+    slots: MaskedSlots | None = None
+
+    def __post_init__(self) -> None:
+        if self.slots is None:
+            self.slots = MaskedSlots.build(self.masked)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """``(E,)``: 1 on masked particles, 0 on padding entries."""
+        return self.slots.weight
+
+    def select(self, x: torch.Tensor) -> torch.Tensor:
+        """A per-slot tensor ``(B, N, …)`` at the entries ``(E, …)``."""
+        return self.slots.select(x)
+
+    # Noise is drawn for every slot and then selected, so each masked particle gets the same
+    # draw whichever way the entries are addressed (and the eval generator gives the same
+    # losses in both forms).
+    def normal(self, n_features: int, dtype: torch.dtype) -> torch.Tensor:
+        """Standard-normal noise ``(E, n_features)``."""
+        shape = (*self.mask.shape, n_features)
+        noise = torch.randn(shape, generator=self.generator, device=self.mask.device)
+        return self.select(noise).to(dtype)
+
+    def uniform(self, dtype: torch.dtype) -> torch.Tensor:
+        """Uniform noise on [0, 1) ``(E,)``."""
+        noise = torch.rand(self.mask.shape, generator=self.generator, device=self.mask.device)
+        return self.select(noise).to(dtype)
 
 
 @dataclass
 class TargetOutput:
-    """Loss of a target, plus optional predictions at the masked slots.
+    """Loss of a target (a weighted mean over the entries), plus optional per-entry outputs.
 
-    ``logits`` ``(M, K)`` and ``codes`` ``(M,)`` for the code targets; ``predictions``
-    ``(M, F)`` for direct regression.
+    ``logits`` ``(E, K)`` and ``codes`` ``(E,)`` for the code targets; ``predictions``
+    ``(E, F)`` for direct regression.
     """
 
     loss: torch.Tensor

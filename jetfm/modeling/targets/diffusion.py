@@ -3,7 +3,8 @@
 A small MLP ``v(x_t, t, s)`` (``s`` = decoder state at the masked slot, ``t`` embedded with
 sinusoids) is trained to predict the straight-line velocity ``x_1 − x_0`` at
 ``x_t = (1 − t) x_0 + t x_1``, ``x_0 ~ N(0, I)``, ``x_1`` = the true normalised features
-(rectified flow / conditional flow matching); loss = MSE on the velocity. ``sample``
+(rectified flow / conditional flow matching); loss = MSE on the velocity, averaged over the
+masked particles. ``sample``
 integrates the ODE with ``target_options["sample_steps"]`` (32) Euler steps. As in the flow
 target, tracks are modelled after, and conditioned on, the kinematics.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from jetfm.configuration import JetFMConfig
+from jetfm.modeling.masking import weighted_mean
 from jetfm.modeling.targets.base import MPMTarget, TargetInputs, TargetOutput, mlp
 
 TIME_FREQUENCIES = 8
@@ -47,15 +48,15 @@ class DiffusionTarget(MPMTarget):
 
     def forward(self, states: torch.Tensor, inputs: TargetInputs) -> TargetOutput:
         context, losses = states, []
-        gen = inputs.generator
         for g in self.nets:
             if g not in inputs.features:
                 break
             x1 = inputs.features[g].to(states.dtype)
-            x0 = torch.randn(x1.shape, generator=gen, device=x1.device, dtype=x1.dtype)
-            t = torch.rand(x1.shape[0], generator=gen, device=x1.device, dtype=x1.dtype)
+            x0 = inputs.normal(x1.shape[-1], x1.dtype)
+            t = inputs.uniform(x1.dtype)
             xt = (1 - t[:, None]) * x0 + t[:, None] * x1
-            losses.append(F.mse_loss(self.velocity(g, xt, t, context), x1 - x0))
+            error = (self.velocity(g, xt, t, context) - (x1 - x0)).float().pow(2).mean(dim=-1)
+            losses.append(weighted_mean(error, inputs.weight))
             context = torch.cat([context, x1], dim=-1)
         return TargetOutput(loss=torch.stack(losses).sum())
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from jetfm.configuration import JetFMConfig
 from jetfm.data.schema import REQUIRED_GROUP
+from jetfm.modeling.masking import weighted_mean
 from jetfm.modeling.targets.base import MPMTarget, TargetInputs, TargetOutput
 
 
@@ -53,24 +54,21 @@ class FlowTarget(MPMTarget):
         # charged particles (a neutral's track features are a fill value, not a measurement).
         noise = float(self.options.get("flow_dequantise", 0.01))
         pid = inputs.jet.get("pid")
-        charged = pid[inputs.masked][:, 0] != 0 if pid is not None else None
+        charged = inputs.select(pid)[:, 0] != 0 if pid is not None else None
         for g, flow in self.flows.items():
             if g not in inputs.features:
                 break  # later groups are conditioned on this one
             x = inputs.features[g].float()
             scored = x
             if noise > 0:
-                scored = x + noise * torch.randn(
-                    x.shape, generator=inputs.generator, device=x.device, dtype=x.dtype
-                )
+                scored = x + noise * inputs.normal(x.shape[-1], x.dtype)
             # Flows are evaluated in float32: spline bin searches are fragile in bf16.
             with torch.autocast(device_type=states.device.type, enabled=False):
                 log_prob = flow(context).log_prob(scored)
+            weight = inputs.weight
             if g != REQUIRED_GROUP and charged is not None:
-                weight = charged.to(log_prob.dtype)
-                nll = nll - (log_prob * weight).sum() / weight.sum().clamp(min=1.0)
-            else:
-                nll = nll - log_prob.mean()
+                weight = weight * charged.to(weight.dtype)
+            nll = nll - weighted_mean(log_prob, weight)
             context = torch.cat([context, x], dim=-1)
         return TargetOutput(loss=nll)
 

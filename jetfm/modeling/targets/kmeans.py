@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from jetfm.configuration import JetFMConfig
+from jetfm.modeling.masking import weighted_mean
 from jetfm.modeling.targets.base import (
     MPMTarget,
     TargetInputs,
@@ -117,4 +118,7 @@ class KMeansTarget(MPMTarget):
     def forward(self, states: torch.Tensor, inputs: TargetInputs) -> TargetOutput:
         codes = self.codes(inputs.features)
         logits = self.head(states)
-        return TargetOutput(loss=F.cross_entropy(logits.float(), codes), logits=logits, codes=codes)
+        loss = weighted_mean(
+            F.cross_entropy(logits.float(), codes, reduction="none"), inputs.weight
+        )
+        return TargetOutput(loss=loss, logits=logits, codes=codes)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jetfm.configuration import JetFMConfig
+from jetfm.modeling.masking import weighted_mean
 from jetfm.modeling.targets.base import MPMTarget, TargetInputs, TargetOutput, mlp
 
 
@@ -36,9 +37,10 @@ class RegressionTarget(MPMTarget):
                 trues.append(inputs.features[g])
         pred, true = torch.cat(preds, -1), torch.cat(trues, -1).to(states.dtype)
         if self.loss_type == "huber":
-            loss = F.huber_loss(pred, true, delta=self.delta)
+            error = F.huber_loss(pred, true, delta=self.delta, reduction="none")
         else:
-            loss = F.l1_loss(pred, true)
+            error = F.l1_loss(pred, true, reduction="none")
+        loss = weighted_mean(error.float().mean(dim=-1), inputs.weight)
         return TargetOutput(loss=loss, predictions=pred)
 
     @torch.no_grad()

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from jetfm.configuration import JetFMConfig
+from jetfm.modeling.masking import weighted_mean
 from jetfm.modeling.targets.base import MPMTarget, TargetInputs, TargetOutput, mlp
 from jetfm.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
 
@@ -64,6 +65,9 @@ class VQVAETarget(MPMTarget):
         self.tokenizer.eval()
         jet = inputs.jet
         codes = self.tokenizer.encode(jet["kinematics"], inputs.mask, jet.get("tracks"))
-        codes = codes[inputs.masked]
+        codes = inputs.select(codes)
         logits = self.head(states)
-        return TargetOutput(loss=F.cross_entropy(logits.float(), codes), logits=logits, codes=codes)
+        loss = weighted_mean(
+            F.cross_entropy(logits.float(), codes, reduction="none"), inputs.weight
+        )
+        return TargetOutput(loss=loss, logits=logits, codes=codes)
