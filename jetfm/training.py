@@ -45,8 +45,9 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
     Defaults: no external reporting, keep every batch key (``remove_unused_columns=False``),
     step-based saving/evaluation (evaluation is switched off by :func:`run_training` when no
     eval set is given), two checkpoints kept, AdamW at 5e-4 with cosine decay and 5 % warm-up,
-    bf16 (or fp16) only on CUDA, data-loader workers and pinned memory only on GPU machines,
-    ``use_cpu`` on machines without an accelerator (so ``torchrun`` gives gloo DDP on CPU).
+    bf16 (or fp16) and the fused AdamW kernel only on CUDA, data-loader workers and pinned
+    memory only on GPU machines, ``use_cpu`` on machines without an accelerator (so
+    ``torchrun`` gives gloo DDP on CPU).
     """
     cuda = torch.cuda.is_available()
     mps = torch.backends.mps.is_available()
@@ -66,6 +67,8 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
         logging_first_step=True,
         learning_rate=5e-4,
         weight_decay=0.01,
+        # one kernel for the whole update instead of several per parameter tensor
+        optim="adamw_torch_fused" if cuda else "adamw_torch",
         lr_scheduler_type="cosine",
         warmup_steps=0.05,
         max_grad_norm=1.0,
@@ -81,6 +84,60 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
     )
     defaults.update(overrides)
     return TrainingArguments(**defaults)
+
+
+#: the batch size that :func:`scaled_learning_rate` takes as its reference
+REFERENCE_BATCH_SIZE = 256
+
+
+def scaled_learning_rate(base_lr: float, batch_size: int) -> float:
+    """The LR for ``batch_size`` from the LR ``base_lr`` tuned at batch 256: square-root
+    scaling, ``base_lr · sqrt(batch_size / 256)``, the rule that keeps AdamW's training
+    dynamics for a given number of samples seen (Malladi et al. 2022, arXiv 2205.10287;
+    linear scaling over-shoots with adaptive optimisers). With the warm-up of
+    :func:`training_arguments` it holds from batch 256 to 4096."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return base_lr * (batch_size / REFERENCE_BATCH_SIZE) ** 0.5
+
+
+def compile_model(model: torch.nn.Module) -> torch.nn.Module:
+    """Compile ``model``'s forward in place with ``torch.compile`` (backward through
+    AOTAutograd), static shapes: one graph per batch shape, so feed it bucketed batches
+    (:func:`~jetfm.data.batching.default_buckets`). Parameters, ``state_dict`` and
+    ``save_pretrained`` are unchanged. Returns the model."""
+    import torch._dynamo
+
+    # one graph per bucket and per train/eval mode: keep them all
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    model.compile(dynamic=False)
+    return model
+
+
+class ThroughputCallback(TrainerCallback):
+    """Logs ``jets_per_second``: training jets per second of wall time since the previous
+    log line (the whole step: data, forward, backward, optimiser, logging)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, float] | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        import time
+
+        self._last = (state.global_step, time.perf_counter())
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        import time
+
+        if logs is None or "loss" not in logs or self._last is None:
+            return
+        step, then = self._last
+        now = time.perf_counter()
+        if state.global_step > step:
+            batch = args.per_device_train_batch_size * args.world_size
+            jets = (state.global_step - step) * batch * args.gradient_accumulation_steps
+            logs["jets_per_second"] = round(jets / (now - then), 1)
+        self._last = (state.global_step, now)
 
 
 # --- learning-rate ramps for parts of a model ----------------------------------------------
@@ -282,6 +339,11 @@ def _shards_itself(dataset: Any) -> bool:
     return isinstance(dataset, torch.utils.data.IterableDataset) and hasattr(dataset, "shard")
 
 
+def _yields_batches(dataset: Any) -> bool:
+    """A dataset that yields whole batches (:class:`~jetfm.data.device_batches.DeviceJetBatches`)."""
+    return getattr(dataset, "yields_batches", False)
+
+
 class _SelfShardingMixin:
     """Give a self-sharding stream a plain per-rank DataLoader under DDP.
 
@@ -289,9 +351,13 @@ class _SelfShardingMixin:
     (while the dataset keeps only rank 0's files: half the data never seen) or wrap it in
     ``IterableDatasetShard`` (each rank keeps every k-th batch of its own shard: data lost
     again). Each rank reads its own files; batches are moved to the device by the Trainer.
+    A dataset that yields whole batches on the device gets a loader that passes them on.
     """
 
     def get_train_dataloader(self):
+        if _yields_batches(self.train_dataset):
+            # batches come ready (built on the device, sharded by rank): no workers, no collate
+            return torch.utils.data.DataLoader(self.train_dataset, batch_size=None)
         if not (_shards_itself(self.train_dataset) and self.args.world_size > 1):
             return super().get_train_dataloader()
         workers = self.args.dataloader_num_workers
@@ -455,17 +521,19 @@ def run_training(
     Returns:
         The trainer, after training (``trainer.state.log_history`` holds the losses).
     """
-    if isinstance(train_dataset, torch.utils.data.IterableDataset) and args.max_steps <= 0:
+    streaming = isinstance(train_dataset, torch.utils.data.IterableDataset)
+    if streaming and not hasattr(train_dataset, "__len__") and args.max_steps <= 0:
         raise ValueError("a streaming (IterableDataset) training set needs max_steps > 0")
     if eval_dataset is None and args.eval_strategy != IntervalStrategy.NO:
         args.eval_strategy = IntervalStrategy.NO
         if args.load_best_model_at_end:
             args.load_best_model_at_end = False
     extra_files = dict(extra_files or {})
-    callbacks = list(callbacks)
+    callbacks = [*callbacks, ThroughputCallback()]
     if processor is not None or extra_files:
         callbacks.append(_CheckpointExtrasCallback(processor, extra_files))
-    if _shards_itself(train_dataset) and not issubclass(trainer_cls, _SelfShardingMixin):
+    own_loader = _shards_itself(train_dataset) or _yields_batches(train_dataset)
+    if own_loader and not issubclass(trainer_cls, _SelfShardingMixin):
         trainer_cls = type(trainer_cls.__name__, (_SelfShardingMixin, trainer_cls), {})
     trainer = trainer_cls(
         model=model,
@@ -495,9 +563,13 @@ def run_training(
 
 __all__ = [
     "ComponentLossTrainer",
+    "REFERENCE_BATCH_SIZE",
     "RUN_CONFIG_FILE",
     "RampedLambda",
     "TRAINING_ARGS_FILE",
+    "ThroughputCallback",
+    "compile_model",
+    "scaled_learning_rate",
     "grouped_optimizer",
     "ramp_param_groups",
     "run_training",

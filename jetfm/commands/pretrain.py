@@ -22,6 +22,8 @@ HELP = "pre-train a backbone by Masked Particle Modelling (MPM)"
 logger = logging.getLogger(__name__)
 
 TARGETS = ("vqvae", "kmeans", "regression", "flow", "diffusion")
+#: peak learning rate at batch 256 (other batch sizes: jetfm.training.scaled_learning_rate)
+BASE_LR = 5e-4
 SIZES = ("tiny", "small", "base", "large")
 #: defaults of --embedding-lr-scale and --encoder-delay: the recipe that stopped MPM from
 #: collapsing the representation (tagging at 1k labels 0.424 -> 0.581; docs/results.md)
@@ -48,7 +50,13 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=float, default=1.0, help="epochs when --max-steps is -1")
     parser.add_argument("--batch-size", type=int, default=256, help="jets per device and step")
-    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help=f"peak learning rate (default: {BASE_LR:g} at batch 256, scaled by "
+        "sqrt(batch/256) for other batch sizes; see docs/guide/pretraining.md)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed")
     parser.add_argument("--save-steps", type=int, default=500, help="checkpoint every N steps")
     parser.add_argument("--logging-steps", type=int, default=50, help="log every N steps")
@@ -57,6 +65,33 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_arguments(parser)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the training step (static shapes, one graph per bucket); pays a "
+        "one-off compilation for faster steps, worth it for long runs on a GPU",
+    )
+    parser.add_argument(
+        "--device-batches",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the processed training features in device memory (GPU when they fit) "
+        "and sample, bucket and pad batches there (default); --no-device-batches uses a "
+        "DataLoader with per-jet collation. Not with --streaming",
+    )
+    parser.add_argument(
+        "--feature-cache",
+        default=None,
+        metavar="DIR",
+        help="cache of the processed training features (default: OUTPUT.features beside "
+        "the run); reused while the files and the processor are unchanged, rebuilt otherwise",
+    )
+    parser.add_argument(
+        "--buckets",
+        default=None,
+        help="comma-separated padded lengths of the batches (default: multiples of 32 up to "
+        "--max-particles)",
+    )
     parser.add_argument("--target", choices=TARGETS, default="flow", help="MPM target")
     parser.add_argument(
         "--size", choices=SIZES, default=None, help="model size preset (default: base)"
@@ -146,12 +181,15 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
     """Processor (fitted, or reloaded from the checkpoint when resuming), datasets, collator."""
     from jetfm.data.batching import JetCollator
     from jetfm.data.datasets import JetDataset, StreamingJetDataset
+    from jetfm.data.feature_cache import cached_features
     from jetfm.data.processor import JetProcessor
     from jetfm.data.reading import detect_feature_groups
     from jetfm.errors import JetFMError
 
     if args.streaming and args.max_steps <= 0:
         raise JetFMError("--streaming needs --max-steps (a stream has no length)")
+    if args.streaming and getattr(args, "device_batches", False):
+        args.device_batches = False  # a stream is for data larger than memory
     ckpt = last_checkpoint(args.output) if args.resume else None
     init = None
     if ckpt is None and getattr(args, "init_from", None):
@@ -173,19 +211,76 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
             groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
         processor = JetProcessor(feature_groups=groups, max_particles=args.max_particles)
         processor.fit(args.data, progress=False)
+    buckets = bucket_lengths(args, processor.max_particles)
+    features = None
     if args.streaming:
         train = StreamingJetDataset(args.data, processor, targets=(), shuffle=True, seed=args.seed)
+    elif getattr(args, "device_batches", False):
+        train = None  # built on the training device by device_batches()
+        features = cached_features(args.data, processor, feature_cache_folder(args))
     else:
         train = JetDataset(args.data, processor, targets=())
     val = JetDataset(args.val, processor, targets=()) if args.val else None
+    compiled = getattr(args, "compile", False)
     return {
         "processor": processor,
         "train": train,
+        "features": features,
+        "buckets": buckets,
         "val": val,
-        "collator": JetCollator(targets=()),
+        # a compiled step gets bucketed batches (one graph per bucket), also in evaluation
+        "collator": JetCollator(targets=(), buckets=buckets if compiled else None),
         "checkpoint": ckpt,
         "init_from": init,
     }
+
+
+def bucket_lengths(args: argparse.Namespace, max_particles: int) -> tuple[int, ...]:
+    """``--buckets`` (checked against the particles kept per jet) or the default ones."""
+    from jetfm.data.batching import default_buckets
+    from jetfm.errors import JetFMError
+
+    text = getattr(args, "buckets", None)
+    if not text:
+        return default_buckets(max_particles)
+    try:
+        buckets = tuple(sorted({int(b) for b in text.split(",") if b.strip()}))
+    except ValueError:
+        raise JetFMError(f"--buckets must be comma-separated integers, got {text!r}") from None
+    if not buckets or buckets[0] < 1 or buckets[-1] < max_particles:
+        raise JetFMError(
+            f"--buckets {text!r}: positive lengths whose largest holds --max-particles "
+            f"({max_particles})"
+        )
+    return buckets
+
+
+def feature_cache_folder(args: argparse.Namespace) -> Path:
+    """``--feature-cache`` or ``OUTPUT.features`` beside the run's output folder."""
+    if getattr(args, "feature_cache", None):
+        return Path(args.feature_cache)
+    out = Path(args.output).resolve()
+    return out.with_name(out.name + ".features")
+
+
+def device_batches(args: argparse.Namespace, data: dict[str, Any], training_args: Any):
+    """The training set as :class:`~jetfm.data.device_batches.DeviceJetBatches` on the
+    training device (this rank's share of the jets under data parallelism)."""
+    from jetfm.data.device_batches import DeviceJetBatches
+
+    features = data["features"]
+    batches = DeviceJetBatches(
+        features.flat,
+        features.counts,
+        args.batch_size,
+        buckets=data["buckets"],
+        device=training_args.device,
+        seed=args.seed,
+        rank=training_args.process_index,
+        world_size=training_args.world_size,
+    )
+    logger.info("training batches: %r", batches)
+    return batches
 
 
 def continuation_info(args: argparse.Namespace, init: Path | None) -> dict[str, Any] | None:
@@ -236,15 +331,18 @@ def particle_sample(dataset: Any, groups: list[str], limit: int, seed: int = 0):
 
 def run_args(args: argparse.Namespace, **overrides: Any):
     """``TrainingArguments`` from the shared CLI options."""
-    from jetfm.training import training_arguments
+    from jetfm.training import scaled_learning_rate, training_arguments
 
+    lr = args.lr
+    if lr is None:
+        lr = scaled_learning_rate(BASE_LR, args.batch_size)
     options = dict(
         seed=args.seed,
         max_steps=args.max_steps,
         num_train_epochs=args.epochs,
         per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.batch_size,
-        learning_rate=args.lr,
+        learning_rate=lr,
         save_steps=args.save_steps,
         eval_steps=args.save_steps,
         logging_steps=args.logging_steps,
@@ -354,7 +452,8 @@ def _fit_kmeans(model: Any, data: dict[str, Any], args: argparse.Namespace) -> N
     from jetfm.modeling.targets.kmeans import fit_kmeans
 
     groups = list(continuous_groups(model.config))
-    points = particle_sample(data["train"], groups, args.kmeans_particles, args.seed)
+    source = data["features"] if data.get("features") is not None else data["train"]
+    points = particle_sample(source, groups, args.kmeans_particles, args.seed)
     logger.info("fitting %d k-means codes on %d particles", args.num_codes, len(points))
     model.target.set_centroids(fit_kmeans(points, args.num_codes, seed=args.seed))
 
@@ -366,8 +465,16 @@ def run(args: argparse.Namespace) -> int:
 
     check_options(args)
     set_seed(args.seed)
-    data = prepare_data(args)
+    training_args = run_args(args)
+    with training_args.main_process_first(desc="reading and caching the training features"):
+        data = prepare_data(args)
+    if data["features"] is not None:
+        data["train"] = device_batches(args, data, training_args)
     model, extra = build_model(args, data)
+    if args.compile:
+        from jetfm.training import compile_model
+
+        compile_model(model)
     continuation = continuation_info(args, data["init_from"])
     if continuation:  # every checkpoint-* of the run knows its start, not only the final folder
         from jetfm.modeling.continuation import CONTINUATION_NAME
@@ -378,7 +485,7 @@ def run(args: argparse.Namespace) -> int:
     logger.info("MPM %s, %s backbone (%.2fM parameters)", args.target, size, n_params / 1e6)
     trainer = run_training(
         model,
-        run_args(args),
+        training_args,
         data["train"],
         eval_dataset=data["val"],
         data_collator=data["collator"],

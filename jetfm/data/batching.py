@@ -36,6 +36,27 @@ def _check_targets(targets: Sequence[str]) -> tuple[str, ...]:
     return tuple(targets)
 
 
+#: spacing of the default padded lengths (buckets) of static-shape batches
+BUCKET_STEP = 32
+
+
+def default_buckets(max_particles: int, step: int = BUCKET_STEP) -> tuple[int, ...]:
+    """Padded lengths for static-shape batches: multiples of ``step`` up to ``max_particles``
+    (which is always the last one). Few buckets keep the number of compiled graphs small;
+    the padding they add is under ``step`` slots per jet."""
+    if max_particles < 1:
+        raise ValueError(f"max_particles must be >= 1, got {max_particles}")
+    return (*range(step, max_particles, step), max_particles)
+
+
+def bucket_length(longest: int, buckets: Sequence[int]) -> int:
+    """The smallest bucket that holds ``longest`` particles (DataError past the last one)."""
+    for length in sorted(buckets):
+        if longest <= length:
+            return int(length)
+    raise DataError(f"a jet has {longest} particles, more than the longest bucket {max(buckets)}")
+
+
 def pad_flat(
     flat: Mapping[str, np.ndarray],
     counts: np.ndarray,
@@ -89,6 +110,8 @@ class JetCollator:
         pad_to: pad to this fixed length (e.g. for ONNX export / static shapes) instead of the
             longest jet in the batch.
         feature_groups: groups to emit; default every group present in the jets.
+        buckets: pad to the smallest of these lengths that holds the longest jet (a few
+            batch shapes for a compiled model; see :func:`default_buckets`).
 
     Each jet dict holds unpadded arrays: ``kinematics`` ``(n_i, 7)`` etc., ``labels`` a scalar,
     per-particle targets ``(n_i,)``. Other keys (``entry``, ``file_index``) are ignored.
@@ -99,9 +122,11 @@ class JetCollator:
         targets: Sequence[str] = ("labels",),
         pad_to: int | None = None,
         feature_groups: Sequence[str] | None = None,
+        buckets: Sequence[int] | None = None,
     ):
         self.targets = _check_targets(targets)
         self.pad_to = pad_to
+        self.buckets = tuple(sorted(buckets)) if buckets else None
         if feature_groups is not None:
             unknown = [g for g in feature_groups if g not in FEATURE_GROUPS]
             if unknown:
@@ -133,7 +158,10 @@ class JetCollator:
             if "labels" in self.targets
             else None
         )
-        return pad_flat(flat, counts, labels, self.pad_to)
+        pad_to = self.pad_to
+        if self.buckets is not None and pad_to is None:
+            pad_to = bucket_length(int(counts.max()), self.buckets)
+        return pad_flat(flat, counts, labels, pad_to)
 
 
 def dataset_to_batch(

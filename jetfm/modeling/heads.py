@@ -182,19 +182,28 @@ class JetFMForTrackID(_PredictMixin, JetFMPreTrainedModel):
                     f"track_labels must have shape {tuple(logits.shape[:2])}, "
                     f"got {tuple(track_labels.shape)}"
                 )
-            labels = track_labels.long()
-            valid = labels != IGNORE_INDEX
-            if valid.any():
-                counts = torch.bincount(labels[valid], minlength=self.num_track_classes)
-                weight = counts.clamp(min=1).float().pow(-self.class_weight_power)
-                loss = F.cross_entropy(
-                    logits.flatten(0, 1), labels.flatten(), weight=weight.to(logits.dtype),
-                    ignore_index=IGNORE_INDEX,
-                )  # fmt: skip
-            else:  # a batch of neutrals only: a zero loss that keeps the graph
-                loss = logits.sum() * 0.0
+            loss = class_weighted_cross_entropy(
+                logits, track_labels.long(), self.num_track_classes, self.class_weight_power
+            )
         result = TokenClassifierOutput(loss=loss, logits=logits)
         return result if return_dict else result.to_tuple()
+
+
+def class_weighted_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, num_classes: int, power: float
+) -> torch.Tensor:
+    """Cross-entropy over the labelled entries of ``logits (B, N, C)``, each class weighted
+    by ``count^-power`` in the batch (``F.cross_entropy`` with ``weight``: a weighted mean).
+
+    Branch-free, with static shapes (no boolean indexing, no host synchronisation), so a
+    compiled step takes it whole; zero, with the graph kept, when nothing is labelled."""
+    valid = labels != IGNORE_INDEX
+    safe = labels.clamp(min=0)
+    counts = (F.one_hot(safe, num_classes) * valid.unsqueeze(-1)).sum(dim=(0, 1))
+    class_weight = counts.clamp(min=1).float().pow(-power)
+    weight = class_weight[safe] * valid
+    loss = F.cross_entropy(logits.flatten(0, 1).float(), safe.flatten(), reduction="none")
+    return (loss * weight.flatten()).sum() / weight.sum().clamp(min=torch.finfo(torch.float32).tiny)
 
 
 @dataclass
@@ -247,6 +256,7 @@ class JetFMForVertexFinding(_PredictMixin, JetFMPreTrainedModel):
     def _track_pair_logits(self, states: torch.Tensor, track_mask: torch.Tensor) -> torch.Tensor:
         b, n, d = states.shape
         exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        exporting = exporting or torch.compiler.is_compiling()
         if exporting:  # static graph: score every slot (data-dependent T does not trace)
             order = torch.arange(n, device=states.device).expand(b, n)
         else:  # tracks first within each jet, then keep the T leading slots

@@ -55,7 +55,7 @@ def static_width_table(max_slots: int, fraction: float) -> list[tuple[int, int]]
     mask fraction, so a compiled step sees the same shapes for every batch of a bucket.
     Computed once, eagerly, with the same float32 rounding as :func:`masked_counts`.
     """
-    n = torch.arange(max_slots + 1)
+    n = torch.arange(max_slots + 1, device="cpu")  # also while a model is built on "meta"
     k = masked_counts(n, fraction)
     most_masked = torch.cummax(k, dim=0).values.tolist()
     most_visible = torch.cummax(n - k, dim=0).values.tolist()

@@ -186,6 +186,7 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             else None
         )
         self.post_init()
+        self._build_width_table()
         if config.mpm_embedding_lr_scale == 0:  # see JetFMConfig.mpm_embedding_lr_scale
             self.jetfm.embeddings.requires_grad_(False)
         if config.mpm_group_dropout > 0:
@@ -224,12 +225,16 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         """``(most masked, most visible)`` particles of any jet in ``num_slots`` slots at
         this model's mask fraction: the widths of the static-shape step."""
         fraction = self.config.mask_fraction
-        table = getattr(self, "_width_table", None)
-        if table is None or self._width_fraction != fraction or num_slots >= len(table):
-            # built eagerly: the first call of a run comes before any compiled step
-            table = static_width_table(max(num_slots, self.config.max_particles), fraction)
-            self._width_table, self._width_fraction = table, fraction
-        return table[num_slots]
+        if self._width_fraction != fraction or num_slots >= len(self._width_table):
+            # only if the config changed after construction (the table is built eagerly in
+            # __init__, so a compiled step just reads it)
+            self._build_width_table(num_slots)
+        return self._width_table[num_slots]
+
+    def _build_width_table(self, num_slots: int = 0) -> None:
+        self._width_fraction = self.config.mask_fraction
+        size = max(num_slots, self.config.max_particles)
+        self._width_table = static_width_table(size, self._width_fraction)
 
     def _encode_visible(self, kinematics, pid, tracks, mask, masked, width=None):
         """Drop the masked particles: encode a compact tensor of the visible ones and scatter

@@ -36,8 +36,10 @@ def sigmoid_focal_loss(
     targets: torch.Tensor,
     gamma: float = 2.0,
     alpha: float | None = None,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """Mean focal loss (Lin et al. 2017) of binary logits: ``(1 − p_t)^γ · BCE``.
+    """Mean focal loss (Lin et al. 2017) of binary logits: ``(1 − p_t)^γ · BCE``
+    (per element with ``reduction="none"``).
 
     Down-weights the many easy pairs (prompt–prompt) so the rare displaced pairs drive the
     gradient; ``alpha`` optionally re-weights positives (``alpha``) vs negatives (1 − alpha).
@@ -48,6 +50,8 @@ def sigmoid_focal_loss(
     loss = bce * (1 - p_t) ** gamma
     if alpha is not None:
         loss = loss * (alpha * targets + (1 - alpha) * (1 - targets))
+    if reduction == "none":
+        return loss
     return loss.mean() if loss.numel() else logits.sum() * 0.0
 
 
@@ -56,7 +60,11 @@ def vertex_pair_loss(
 ) -> torch.Tensor:
     """Focal loss over the valid track pairs of a batch (zero when there are none)."""
     targets, pairs = pair_targets(vertex_labels)
-    return sigmoid_focal_loss(pair_logits[pairs], targets[pairs], gamma=gamma)
+    # a weighted mean over every pair slot (static shapes, no boolean indexing): the mean
+    # over the valid pairs, and zero with the graph kept when there are none
+    loss = sigmoid_focal_loss(pair_logits, targets, gamma=gamma, reduction="none")
+    weight = pairs.to(loss.dtype)
+    return (loss * weight).sum() / weight.sum().clamp(min=1.0)
 
 
 def group_vertices(

@@ -52,7 +52,7 @@ class DiffusionTarget(MPMTarget):
             if g not in inputs.features:
                 break
             x1 = inputs.features[g].to(states.dtype)
-            x0 = inputs.normal(x1.shape[-1], x1.dtype)
+            x0 = inputs.normal(self.groups[g], x1.dtype)
             t = inputs.uniform(x1.dtype)
             xt = (1 - t[:, None]) * x0 + t[:, None] * x1
             error = (self.velocity(g, xt, t, context) - (x1 - x0)).float().pow(2).mean(dim=-1)

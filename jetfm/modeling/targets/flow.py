@@ -61,7 +61,7 @@ class FlowTarget(MPMTarget):
             x = inputs.features[g].float()
             scored = x
             if noise > 0:
-                scored = x + noise * inputs.normal(x.shape[-1], x.dtype)
+                scored = x + noise * inputs.normal(self.groups[g], x.dtype)
             # Flows are evaluated in float32: spline bin searches are fragile in bf16.
             with torch.autocast(device_type=states.device.type, enabled=False):
                 log_prob = flow(context).log_prob(scored)
