@@ -101,16 +101,17 @@ def scaled_learning_rate(base_lr: float, batch_size: int) -> float:
     return base_lr * (batch_size / REFERENCE_BATCH_SIZE) ** 0.5
 
 
-def compile_model(model: torch.nn.Module) -> torch.nn.Module:
+def compile_model(model: torch.nn.Module, backend: str = "inductor") -> torch.nn.Module:
     """Compile ``model``'s forward in place with ``torch.compile`` (backward through
     AOTAutograd), static shapes: one graph per batch shape, so feed it bucketed batches
     (:func:`~jetfm.data.batching.default_buckets`). Parameters, ``state_dict`` and
-    ``save_pretrained`` are unchanged. Returns the model."""
+    ``save_pretrained`` are unchanged. ``backend``: torch.compile's (``"aot_eager"`` traces
+    the same graphs without generating kernels, a quick check). Returns the model."""
     import torch._dynamo
 
     # one graph per bucket and per train/eval mode: keep them all
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-    model.compile(dynamic=False)
+    model.compile(dynamic=False, backend=backend)
     return model
 
 
