@@ -7,35 +7,40 @@
 # steps (each returns; long work runs detached with setsid, so a lease split into several
 # calls of <= 10 minutes keeps working between calls; state lives in $WORK):
 #   setup            install carried wheels (.whl/, see docs/guide/pretraining.md), check CUDA
+#   bench            the pre-training step benchmark (bench_pretrain_step.py): prints the table
+#                    (jets/s old vs new path, model-only and end to end, MFU), JSON in $WORK
 #   generate         labelled train/val/test (seeds 201/202/203) + unlabelled jets (seed 501)
-#   pretrain         stop the unlabelled generation, pre-train on what is there ($STEPS steps)
+#   pretrain         stop the unlabelled generation, pre-train on what is there ($STEPS steps;
+#                    compiled static-shape step on device-resident batches, LR by the sqrt rule)
 #   wait SECONDS     report progress every minute for SECONDS
 #   study            wait for pre-training, fine-tune pretrained and scratch (3 seeds x LRs)
 #   pack             results, logs and the checkpoint into $OUT as <= 15 MB parts
 #
-# Settings come from the environment (defaults below): WORK, SIZE, BATCH, LR, STEPS,
-# PRE_JETS (per class), GEN_WORKERS, FT_PROCS, SEEDS, LRS, STUDY_WAIT, STUDY_LIMIT, OUT,
-# EMB_LR (--embedding-lr-scale: 0 keeps the particle embedding frozen; the CPU release trained
-# it at 0.1 in a last stage, +1.5 points) and GROUP_DROPOUT (--group-dropout: 0.25 in that
-# last stage made kinematics-only fine-tuning beat scratch on the CPU; the release since session
-# 28). Both default to 0 here because this is one stage from random weights, where the CPU runs
-# kept them off; when continuing a healthy backbone (`jetfm pretrain --init-from`), use
-# EMB_LR=0.1 GROUP_DROPOUT=0.25 as the release did.
-# GPU_SESSION_DRY=1 rehearses every step on a CPU in minutes (tiny sizes, $WORK in /tmp).
-# Measured on an H100 with 16 cores (session 23): generation ~430 jets/s with 13 workers;
-# `large` at batch 256 ~6.5 steps/s; one 250-step fine-tuning run ~40 s with six in parallel.
+# Settings come from the environment (defaults below): WORK, SIZE, BATCH (1024), LR (empty:
+# 5e-4 x sqrt(BATCH/256)), COMPILE (1), BENCH_ARGS, STEPS, PRE_JETS (per class), GEN_WORKERS,
+# FT_PROCS, SEEDS, LRS, STUDY_WAIT, STUDY_LIMIT, OUT, EMB_LR (--embedding-lr-scale: 0 keeps the
+# particle embedding frozen) and GROUP_DROPOUT (--group-dropout). Both default to 0: this is one
+# stage from random weights; when continuing a backbone (`jetfm pretrain --init-from`), the
+# shipped mpm-flow-base's last stage used EMB_LR=0.1 GROUP_DROPOUT=0.25.
+# GPU_SESSION_DRY=1 rehearses every step on a CPU in minutes (tiny sizes, uncompiled, $WORK in
+# /tmp); tests/test_benchmarks.py rehearses bench, pretrain and pack.
+# Measured on an H100 with 16 cores: generation ~430 jets/s with 13 workers; one 250-step
+# fine-tuning run ~40 s with six in parallel.
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${GPU_SESSION_DRY:-0}" = 1 ]; then
   : "${WORK:=/tmp/jetfm-gpu-dry}" "${LAB_JETS:=24}" "${PRE_JETS:=400}" "${PRE_CHUNK:=50}"
   : "${GEN_WORKERS:=2}" "${LAB_WORKERS:=1}" "${STEPS:=10}" "${FT_STEPS:=4}" "${FT_PROCS:=2}"
   : "${STUDY_WAIT:=600}" "${STUDY_LIMIT:=600}" "${SEEDS:=0}" "${LRS:=0.002}" "${SIZE:=tiny}" "${BATCH:=32}"
+  # kernels take minutes to generate on a CPU: the rehearsal runs the same steps uncompiled
+  : "${COMPILE:=0}" "${BENCH_ARGS:=--sizes tiny --batch-sizes 16 --jets 400 --rounds 1 --steps 2}"
 else
   : "${WORK:=/root/jetfm-gpu}" "${LAB_JETS:=1500}" "${PRE_JETS:=60000}" "${PRE_CHUNK:=2500}"
   : "${GEN_WORKERS:=13}" "${LAB_WORKERS:=2}" "${STEPS:=3600}" "${FT_STEPS:=250}" "${FT_PROCS:=6}"
   : "${STUDY_WAIT:=300}" "${STUDY_LIMIT:=400}" "${SEEDS:=0 1 2}" "${LRS:=0.001 0.002}"
 fi
-: "${SIZE:=large}" "${BATCH:=256}" "${LR:=3e-4}" "${SITE:=/tmp/jetfm-site}"
+: "${SIZE:=large}" "${BATCH:=1024}" "${LR:=}" "${SITE:=/tmp/jetfm-site}" "${COMPILE:=1}"
+: "${BENCH_ARGS:=--sizes base,large --batch-sizes 256,1024 --compile}"
 : "${EMB_LR:=0}" "${GROUP_DROPOUT:=0}"
 CLASSES=QCD,Hbb,Hcc,Hgg,Zqq,Wqq,Tbqq,Tbl
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
@@ -61,6 +66,12 @@ step_setup() {
   python3 -c "import torch, transformers, jetfm, uproot, pythia8mc, fastjet, zuko
 print('torch', torch.__version__, 'transformers', transformers.__version__,
       'cuda', torch.cuda.is_available(), 'cores', __import__('os').cpu_count())"
+}
+
+step_bench() {  # before generation starts: the benchmark gets the machine to itself
+  python3 "$REPO/benchmarks/bench_pretrain_step.py" $BENCH_ARGS --out "$WORK/bench_pretrain_step.json" \
+    2>&1 | tee "$WORK/bench.log" | grep -v -i warning
+  [ "${PIPESTATUS[0]}" = 0 ]
 }
 
 step_generate() {
@@ -89,10 +100,13 @@ step_pretrain() {
   kill -- -"$(cat "$WORK/gen_pretrain.pid")" 2>/dev/null; stop "seed 501"
   rm -f "$WORK"/pretrain/.*.tmp
   say "pre-training on $(jets_in "$WORK/pretrain") jets: $SIZE, $STEPS steps of $BATCH"
-  # two threads: more likely oversubscribes the cores the data-loader workers need (a run
-  # next to 15 busy generator processes with default threads crawled at < 0.2 steps/s)
+  local extra=""
+  [ -n "$LR" ] && extra="$extra --lr $LR"  # default: 5e-4 x sqrt(BATCH/256)
+  [ "$COMPILE" = 1 ] && extra="$extra --compile"
+  # two threads: the batches are built on the GPU (no loader workers), and more threads would
+  # oversubscribe the cores the generator processes still use
   OMP_NUM_THREADS=2 setsid nohup bash -c "${JETFM[*]} pretrain --data $WORK/pretrain --val $WORK/data/val \
-    --output $WORK/pretrained --size $SIZE --target diffusion --batch-size $BATCH --lr $LR \
+    --output $WORK/pretrained --size $SIZE --target diffusion --batch-size $BATCH $extra \
     --max-steps $STEPS --encoder-delay 0.1 --layer-scale-init 0.1 --embedding-lr-scale $EMB_LR --group-dropout $GROUP_DROPOUT \
     --save-steps 500 --logging-steps 100 --seed 42; echo PRETRAIN_EXIT \$?" \
     > "$WORK/pretrain.log" 2>&1 < /dev/null &
@@ -150,7 +164,7 @@ step_pack() {
   rm -rf "$pack" && mkdir -p "$pack/checkpoint" "$out"
   cp "$ckpt"/{model.safetensors,config.json,preprocessor_config.json} "$pack/checkpoint/" 2>/dev/null
   cp "$WORK"/*.log "$WORK/results.jsonl" "$WORK"/study/all/{summary.md,label_efficiency.png} \
-    "$pack/" 2>/dev/null
+    "$WORK/bench_pretrain_step.json" "$pack/" 2>/dev/null
   cp "$WORK/pretrain/manifest.json" "$pack/pretrain_manifest.json" 2>/dev/null
   tar czf "$WORK/pack.tgz" -C "$WORK" pack && split -b 15M "$WORK/pack.tgz" "$out/pack.tgz.part-"
   ls -l "$out"  # reassemble: cat pack.tgz.part-* | tar xz
@@ -159,14 +173,14 @@ step_pack() {
 # check the whole command line first: a typo must not cost a half-run call
 for (( i = 1; i <= $#; i++ )); do
   case ${!i} in
-    setup|generate|pretrain|study|pack) ;;
+    setup|bench|generate|pretrain|study|pack) ;;
     wait) i=$(( i + 1 )); [[ ${!i:-} =~ ^[0-9]+$ ]] || { echo "wait needs SECONDS" >&2; exit 2; } ;;
-    *) echo "unknown step ${!i} (setup generate pretrain wait SECONDS study pack)" >&2; exit 2 ;;
+    *) echo "unknown step ${!i} (setup bench generate pretrain wait SECONDS study pack)" >&2; exit 2 ;;
   esac
 done
 while [ $# -gt 0 ]; do
   case $1 in
-    setup|generate|pretrain|study|pack) "step_$1" || { say "step $1 failed"; exit 1; } ;;
+    setup|bench|generate|pretrain|study|pack) "step_$1" || { say "step $1 failed"; exit 1; } ;;
     wait) step_wait "$2"; shift ;;
   esac
   shift

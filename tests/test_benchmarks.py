@@ -11,6 +11,7 @@ import json
 import math
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -115,10 +116,10 @@ def test_unknown_section_is_rejected(run_all, capsys):
     assert "bogus" in capsys.readouterr().err
 
 
-def _gpu_session(tmp_path, *steps):
-    env = {**os.environ, "WORK": str(tmp_path / "work"), "GPU_SESSION_DRY": "1"}
+def _gpu_session(tmp_path, *steps, timeout=60, **env):
+    env = {**os.environ, "WORK": str(tmp_path / "work"), "GPU_SESSION_DRY": "1", **env}
     return subprocess.run(["bash", str(BENCHMARKS / "gpu_session.sh"), *steps], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
 def test_gpu_session_script_rejects_bad_steps(tmp_path):
@@ -136,3 +137,41 @@ def test_gpu_session_wait_reports_progress(tmp_path):
     done = _gpu_session(tmp_path, "wait", "0")
     assert done.returncode == 0, done.stderr
     assert "unlabelled: 0 files" in done.stdout and "labelled: 0/3" in done.stdout
+
+
+def test_gpu_session_rehearsal_benchmarks_pretrains_and_packs(tmp_path):
+    """The GPU recipe end to end on the CPU at tiny size, on jets already generated: the
+    benchmark prints its table, pre-training runs detached on device batches and finishes,
+    and the pack holds the checkpoint and the benchmark's JSON."""
+    import tarfile
+
+    from tests.fixtures_data import write_jetclass_file
+
+    work = tmp_path / "work"
+    write_jetclass_file(work / "pretrain" / "jets.root", 96, seed=21)
+    write_jetclass_file(work / "data" / "val" / "jets.root", 32, seed=22)
+    (work / "gen_labelled.log").write_text("LABELLED_DONE\n")  # what `generate` leaves
+    (work / "gen_pretrain.pid").write_text("999999\n")
+    out = tmp_path / "out"
+    env = {"STEPS": "3", "BATCH": "16", "OUT": str(out)}
+    run = _gpu_session(tmp_path, "bench", "pretrain", timeout=300, **env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "static/dynamic: model" in run.stdout  # the benchmark's table
+    bench = json.loads((work / "bench_pretrain_step.json").read_text())
+    assert bench["cases"] and all(r > 0 for r in bench["cases"][0]["ratios"].values())
+    log = work / "pretrain.log"
+    for _ in range(240):  # pre-training runs detached, as on the GPU machine
+        if "PRETRAIN_EXIT" in log.read_text():
+            break
+        time.sleep(1)
+    assert "PRETRAIN_EXIT 0" in log.read_text(), log.read_text()[-2000:]
+    assert "jets_per_second" in log.read_text()
+    pack = _gpu_session(tmp_path, "pack", **env)
+    assert pack.returncode == 0, pack.stderr
+    parts = sorted(out.glob("pack.tgz.part-*"))
+    assert parts
+    (tmp_path / "pack.tgz").write_bytes(b"".join(p.read_bytes() for p in parts))
+    with tarfile.open(tmp_path / "pack.tgz") as tar:
+        names = tar.getnames()
+    assert "pack/checkpoint/model.safetensors" in names
+    assert "pack/bench_pretrain_step.json" in names

@@ -128,6 +128,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="early stopping: evaluations without improvement (0: off)",
     )
     parser.add_argument("--evals", type=int, default=5, help="validation passes per run")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model (static shapes, one graph per bucket of padded lengths)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         evals_per_run=args.evals,
         lora_rank=args.lora_rank,
         config_overrides=overrides,
+        compile=args.compile,
     )
     print(format_table(result.metrics))
     print(f"saved the fine-tuned model to {result.output_dir}")

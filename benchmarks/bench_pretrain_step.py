@@ -1,0 +1,266 @@
+"""Pre-training step throughput: the data-dependent path vs the static-shape device path.
+
+Both paths run side by side in one process, round by round (``benchutil.interleaved_rates``),
+on the same jets, for each model size and batch size:
+
+* ``dynamic`` — masked particles addressed by boolean indexing (``static_shapes=False``),
+  batches padded to their longest jet by ``JetCollator`` from a ``DataLoader`` over per-jet
+  dicts (what ``jetfm pretrain --no-device-batches`` runs), eager, AdamW ``foreach``;
+* ``static`` — index-addressed masked particles (``static_shapes=True``), batches gathered
+  on the device in bucketed shapes by ``DeviceJetBatches`` (``jetfm pretrain``'s default),
+  ``torch.compile`` with ``--compile``, fused AdamW on CUDA.
+
+Two numbers per path, in jets/s:
+
+* ``model`` — the training step alone (forward, backward, optimiser) on batches already on
+  the device (a fixed set of batches, cycled);
+* ``end_to_end`` — the input path and the step: every timed step takes its next batch from
+  the path's own loader, as ``jetfm pretrain`` does (its Trainer logs ``jets_per_second``
+  for the whole loop, bookkeeping included).
+
+On CUDA the steps run in bf16 autocast and the report adds the model FLOPs utilisation:
+FLOPs of one step (``torch.utils.flop_counter``) × steps/s ÷ the GPU's bf16 matrix rate
+measured in the same process.
+
+    python benchmarks/bench_pretrain_step.py --sizes base,large --batch-sizes 256,1024 \\
+        --compile --out pretrain_step.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from benchutil import interleaved_rates, machine_info, write_json_atomic
+
+from jetfm.configuration import JetFMConfig
+from jetfm.data.batching import JetCollator, default_buckets
+from jetfm.data.device_batches import DeviceJetBatches
+from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
+from jetfm.training import compile_model
+
+MAX_PARTICLES = 128
+GROUPS = {"kinematics": 7, "pid": 6, "tracks": 4}
+PATHS = ("dynamic", "static")
+
+
+def synthetic_features(n_jets: int, mean_particles: int, seed: int) -> tuple[dict, np.ndarray]:
+    """Flat features of jets with ``8 + Poisson(mean − 8)`` particles (at most 128)."""
+    rng = np.random.default_rng(seed)
+    counts = np.minimum(8 + rng.poisson(mean_particles - 8, n_jets), MAX_PARTICLES)
+    total = int(counts.sum())
+    flat = {g: rng.standard_normal((total, n)).astype(np.float32) for g, n in GROUPS.items()}
+    kind = rng.integers(0, 5, total)
+    flat["pid"][:] = 0.0
+    flat["pid"][np.arange(total), 1 + kind] = 1.0
+    flat["pid"][:, 0] = rng.choice([-1.0, 0.0, 1.0], total)
+    return flat, counts
+
+
+class PerJet(torch.utils.data.Dataset):
+    """Per-jet dicts sliced from flat arrays (what ``JetDataset.__getitem__`` returns)."""
+
+    def __init__(self, flat: dict, counts: np.ndarray):
+        self.flat, self.counts = flat, counts
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def __getitem__(self, i: int) -> dict:
+        lo, hi = self.offsets[i], self.offsets[i + 1]
+        return {g: a[lo:hi] for g, a in self.flat.items()}
+
+
+def endless(loader) -> Any:
+    """Batches of ``loader`` epoch after epoch."""
+    while True:
+        yield from loader
+
+
+def matmul_tflops(device: torch.device, n: int = 8192, repeats: int = 20) -> float:
+    """The GPU's bf16 matrix rate, measured: TFLOP/s of an ``n``³ matrix product."""
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    torch.cuda.synchronize(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e12
+
+
+def step_flops(model, batch: dict, static: bool) -> float:
+    """FLOPs of one training step (forward + backward) on ``batch``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model(**batch, static_shapes=static).loss.backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def make_step(model, opt, device: torch.device, static: bool):
+    amp = device.type == "cuda"
+
+    def step(batch: dict) -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = model(**batch, static_shapes=static).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
+
+
+def time_case(
+    size: str,
+    batch_size: int,
+    flat: dict,
+    counts: np.ndarray,
+    *,
+    device: torch.device,
+    compile_static: bool,
+    workers: int,
+    rounds: int,
+    steps: int,
+    target: str,
+    seed: int,
+    peak_tflops: float | None,
+) -> dict[str, Any]:
+    """jets/s of both paths, model-only and end to end, for one size and batch size."""
+    cuda = device.type == "cuda"
+    config = JetFMConfig.from_preset(size, mpm_target=target, feature_groups=GROUPS)
+    buckets = default_buckets(MAX_PARTICLES)
+    collate = JetCollator(targets=())
+    loader = torch.utils.data.DataLoader(
+        PerJet(flat, counts), batch_size=batch_size, shuffle=True, collate_fn=collate,
+        num_workers=workers, pin_memory=cuda, drop_last=True,
+        persistent_workers=workers > 0,
+    )  # fmt: skip
+    device_batches = DeviceJetBatches(
+        flat, counts, batch_size, buckets=buckets, device=device, seed=seed
+    )
+    models, steps_fn, sources = {}, {}, {}
+    for path in PATHS:
+        torch.manual_seed(seed)
+        model = JetFMForMaskedParticleModeling(config).to(device).train()
+        fused = {"fused": True} if cuda and path == "static" else {}
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **fused)
+        if path == "static" and compile_static:
+            compile_model(model)
+        models[path] = model
+        steps_fn[path] = make_step(model, opt, device, static=path == "static")
+    sources["dynamic"] = (
+        {k: v.to(device, non_blocking=True) for k, v in b.items()} for b in endless(loader)
+    )
+    sources["static"] = endless(device_batches)
+    # fixed device-resident batches for the model-only numbers (the same jets for both)
+    fixed = {
+        "dynamic": [{k: v.to(device) for k, v in b.items()} for b in itertools.islice(loader, 8)],
+        "static": list(itertools.islice(iter(device_batches), 8)),
+    }
+    cycles = {p: itertools.cycle(fixed[p]) for p in PATHS}
+    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
+    variants = {}
+    for path in PATHS:
+        variants[f"{path}/model"] = lambda p=path: steps_fn[p](next(cycles[p]))
+        variants[f"{path}/end_to_end"] = lambda p=path: steps_fn[p](next(sources[p]))
+    # compile (one graph per bucket and mode) before timing: warm every bucket
+    warm = len(buckets) * 2 if compile_static else 2
+    timed = interleaved_rates(
+        variants, dict.fromkeys(variants, float(batch_size)), rounds=rounds, warmup=warm,
+        repeats=steps, sync=sync,
+    )  # fmt: skip
+    rate = {name: t["rate"] for name, t in timed.items()}
+    report: dict[str, Any] = {
+        "size": size,
+        "batch_size": batch_size,
+        "parameters": sum(p.numel() for p in models["static"].parameters()),
+        "jets_per_s": {name: round(r, 1) for name, r in rate.items()},
+        "jets_per_s_rounds": {name: t["rates"] for name, t in timed.items()},
+        "ratios": {
+            "static_vs_dynamic_model": rate["static/model"] / rate["dynamic/model"],
+            "static_vs_dynamic_end_to_end": rate["static/end_to_end"] / rate["dynamic/end_to_end"],
+            "end_to_end_vs_model_static": rate["static/end_to_end"] / rate["static/model"],
+            "end_to_end_vs_model_dynamic": rate["dynamic/end_to_end"] / rate["dynamic/model"],
+        },
+    }
+    if peak_tflops:
+        eager = JetFMForMaskedParticleModeling(config).to(device).train()
+        flops = step_flops(eager, fixed["static"][0], static=True) / batch_size
+        report["gflop_per_jet"] = flops / 1e9
+        report["mfu"] = {
+            name: flops * rate[name] / (peak_tflops * 1e12) for name in ("static/model",
+                                                                        "static/end_to_end")
+        }  # fmt: skip
+    return report
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="base,large")
+    parser.add_argument("--batch-sizes", default="256,1024")
+    parser.add_argument("--jets", type=int, default=20_000, help="synthetic training jets")
+    parser.add_argument("--mean-particles", type=int, default=63)
+    parser.add_argument("--target", default="diffusion")
+    parser.add_argument("--compile", action="store_true", help="compile the static step")
+    parser.add_argument("--workers", type=int, default=None, help="DataLoader workers (dynamic)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10, help="steps per round and variant")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    workers = args.workers if args.workers is not None else (4 if cuda else 0)
+    peak = matmul_tflops(device) if cuda else None
+    flat, counts = synthetic_features(args.jets, args.mean_particles, args.seed)
+    results: dict[str, Any] = {
+        "machine": machine_info(args.device),
+        "settings": vars(args),
+        "bf16_matmul_tflops": peak,
+        "mean_particles_actual": float(counts.mean()),
+        "cases": [],
+    }
+    header = (f"{'size':6} {'batch':>5} {'path':8} {'model jets/s':>13} {'end-to-end':>11} "
+              f"{'e2e/model':>9} {'MFU':>6}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for size in [s for s in args.sizes.split(",") if s]:
+        for batch_size in [int(b) for b in args.batch_sizes.split(",") if b]:
+            case = time_case(
+                size, batch_size, flat, counts, device=device, compile_static=args.compile,
+                workers=workers, rounds=args.rounds, steps=args.steps, target=args.target,
+                seed=args.seed, peak_tflops=peak,
+            )  # fmt: skip
+            results["cases"].append(case)
+            for path in PATHS:
+                model, e2e = (
+                    case["jets_per_s"][f"{path}/model"],
+                    case["jets_per_s"][f"{path}/end_to_end"],
+                )
+                mfu = case.get("mfu", {}).get(f"{path}/end_to_end")
+                print(f"{size:6} {batch_size:5d} {path:8} {model:13.0f} {e2e:11.0f} "
+                      f"{e2e / model:9.2f} {'' if mfu is None else f'{mfu:6.1%}'}")  # fmt: skip
+            r = case["ratios"]
+            print(f"{size:6} {batch_size:5d} static/dynamic: model "
+                  f"{r['static_vs_dynamic_model']:.2f}x, end to end "
+                  f"{r['static_vs_dynamic_end_to_end']:.2f}x")  # fmt: skip
+    if args.out:
+        write_json_atomic(args.out, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
