@@ -65,6 +65,9 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
         eval_steps=500,
         logging_steps=50,
         logging_first_step=True,
+        # the filter reads every step's loss on the host (a synchronisation per step) and
+        # hides NaN losses from the log; a NaN should show
+        logging_nan_inf_filter=False,
         learning_rate=5e-4,
         weight_decay=0.01,
         # one kernel for the whole update instead of several per parameter tensor
