@@ -104,14 +104,19 @@ def bundled_roots() -> list[Path]:
     return [package / "model_cards", package.parent / "model_cards"]
 
 
-def bundled_checkpoints() -> dict[str, Path]:
-    """``{name: folder}`` of every checkpoint shipped with this installation."""
+def bundled_checkpoints(roots: Sequence[Path] | None = None) -> dict[str, Path]:
+    """``{name: folder}`` of every checkpoint shipped with this installation: the folders
+    with a ``config.json`` in ``roots`` (default :func:`bundled_roots`; the first root
+    holding a name wins). Hidden folders (a release's ``.NAME.tmp-*`` staging folder) are
+    never checkpoints."""
     found: dict[str, Path] = {}
-    for root in bundled_roots():
+    for root in bundled_roots() if roots is None else roots:
         if not root.is_dir():
             continue
         for folder in sorted(root.iterdir()):
-            if (folder / CONFIG_NAME).is_file() and folder.name not in found:
+            if folder.name.startswith(".") or folder.name in found:
+                continue
+            if (folder / CONFIG_NAME).is_file():
                 found[folder.name] = folder
     return found
 
