@@ -30,6 +30,7 @@ from jetfm.hub import (
 from jetfm.model_card import GENERATED_MARKER, collect_facts, render_model_card
 from jetfm.modeling import JetFMModel
 from jetfm.modeling.heads import JetFMForJetTagging
+from jetfm.publish import push_folder
 from tests._fake_hub import FakeHub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -337,8 +338,6 @@ def test_push_refuses_bad_folders_and_reports_auth(tmp_path, hub):
     _tiny().save_pretrained(folder)
     assert main(["push", str(folder), "--repo-id", "no-owner"]) == 2
     with pytest.raises(JetFMError, match="Invalid credentials|401"):
-        from jetfm.hub import push_folder
-
         push_folder(folder, "org/no-token", token=False)
     (folder / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="no model.safetensors"):
