@@ -49,7 +49,7 @@ class JetFMConfig(HubMixin, PretrainedConfig):
             well defined for jets with very few particles).
         num_class_attention_layers: CaiT-style class-attention blocks producing the jet state.
         layer_scale_init: initial LayerScale value (small → blocks start near identity). A
-            tagger trained from scratch on few labels learns faster with 0.1 (CaiT's value
+            tagger trained from scratch on few labels reaches a higher accuracy with 0.1 (CaiT's value
             for shallow stacks); MPM pre-training uses the default.
         hidden_dropout_prob / attention_dropout_prob: dropout rates.
         ordered: add pT-rank embeddings (breaks permutation equivariance on purpose; the

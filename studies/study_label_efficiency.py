@@ -32,7 +32,7 @@ point ``--data`` at folders holding only the QCD and Tbqq files and pass
 
 Example (the numbers in ``model_cards/mpm-flow-base``)::
 
-    python benchmarks/study_label_efficiency.py --data /work/data --out study \\
+    python studies/study_label_efficiency.py --data /work/data --out study \\
         --checkpoints flow=model_cards/mpm-flow-base,vq=model_cards/mpm-vq-base \\
         --labels 1000,10000 --seeds 3
 """

@@ -2,7 +2,7 @@
 in session 27), from the study rows in the repository: every number, the scratch baseline's
 included, is read from a committed row, none is typed in.
 
-    python benchmarks/releases/mpm-flow-base/make_metrics.py OUT.json
+    python studies/releases/mpm-flow-base/make_metrics.py OUT.json
 """
 
 import json
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-S = Path(__file__).resolve().parents[2] / "results" / "study"
+S = Path(__file__).resolve().parents[2] / "results"
 CLASSES = ["QCD", "Hbb", "Hcc", "Hgg", "Zqq", "Wqq", "Tbqq", "Tbl"]  # confusion-matrix order
 
 
