@@ -4,7 +4,7 @@ What it shows: the checks every pushed folder passes (safetensors weights with a
 header, a readable ``config.json``; pickles are never sent), the model card generated from
 what the folder records (:func:`jetfm.model_card.write_model_card`), the exact files an
 upload sends (JSON, safetensors, the card — never ``checkpoint-*`` training state) and, when
-asked, the upload itself (:func:`jetfm.hub.push_folder`) and loading it back by repo id.
+asked, the upload itself (:func:`jetfm.publish.push_folder`) and loading it back by repo id.
 
 By default it is a **dry run**: it copies the files that would be uploaded to
 ``OUTPUT/<repo name>/`` and prints the card, with no network. It pushes when ``--push`` is
@@ -29,7 +29,7 @@ from pathlib import Path
 
 def upload_plan(folder: Path) -> list[Path]:
     """Files (relative) an upload of ``folder`` sends: the checkpoint patterns, minus the
-    ignored ones — the same pattern lists :func:`jetfm.hub.push_folder` hands to the Hub."""
+    ignored ones — the same pattern lists :func:`jetfm.publish.push_folder` hands to the Hub."""
     from jetfm.hub import CHECKPOINT_PATTERNS, PUSH_IGNORE_PATTERNS
 
     files = []
@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)
 
-    from jetfm.hub import check_checkpoint_folder, push_folder, resolve_pretrained
+    from jetfm.hub import check_checkpoint_folder, resolve_pretrained
     from jetfm.model_card import write_model_card
+    from jetfm.publish import push_folder
 
     push = (args.push or bool(os.environ.get("HF_ENDPOINT"))) and not args.dry_run
     source = resolve_pretrained(args.folder)

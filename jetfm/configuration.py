@@ -48,11 +48,9 @@ class JetFMConfig(HubMixin, PretrainedConfig):
         num_register_tokens: learned tokens prepended to every jet (they also keep attention
             well defined for jets with very few particles).
         num_class_attention_layers: CaiT-style class-attention blocks producing the jet state.
-        layer_scale_init: initial LayerScale value (small → blocks start near identity). For a
-            tagger trained from scratch on few labels use 0.1 (CaiT's value for shallow
-            stacks): with 1,000 labelled jets and 250 steps a `base` tagger reaches 0.62
-            accuracy against 0.53 with 1e-3 (docs/results.md). The default stays 1e-3
-            because with 0.1 short MPM runs learnt to use the jet context more slowly.
+        layer_scale_init: initial LayerScale value (small → blocks start near identity). A
+            tagger trained from scratch on few labels reaches a higher accuracy with 0.1 (CaiT's value
+            for shallow stacks); MPM pre-training uses the default.
         hidden_dropout_prob / attention_dropout_prob: dropout rates.
         ordered: add pT-rank embeddings (breaks permutation equivariance on purpose; the
             ordering study of arXiv 2401.13537).
@@ -68,21 +66,20 @@ class JetFMConfig(HubMixin, PretrainedConfig):
         decoder_*: the lighter transformer decoder used only in pre-training.
         decoder_jet_token: give the decoder the backbone's pooled jet state (of the visible
             particles) as an extra token, so that pre-training also trains the class-attention
-            pooler that the fine-tuning heads read (off by default: on short synthetic runs
-            it slowed the decoder's use of the visible particles).
+            pooler that the fine-tuning heads read (off by default).
         decoder_sees_visible: let the decoder's masked slots attend to the visible particles'
             states. ``False`` makes the context tokens (registers, jet token) the only route
             from the visible particles to the answer, so the encoder must summarise the jet
             instead of the decoder copying the pT-neighbours of a masked slot.
         mpm_embedding_lr_scale: MPM pre-training only: the particle embedding's learning rate
             relative to the rest of the model; 0 keeps it frozen at its random
-            initialisation. Short MPM runs otherwise squeeze the embedding into one or two
-            directions (mostly pT; see :func:`jetfm.diagnostics.representation_collapse`), which made
-            the pre-trained backbone a worse fine-tuning start than random weights.
+            initialisation. A scale below 1 keeps short MPM runs from squeezing the embedding
+            into one or two directions (mostly pT; see
+            :func:`jetfm.diagnostics.representation_collapse`).
         mpm_encoder_delay: MPM pre-training only: fraction of the steps during which the
             encoder (and embedding) stay frozen while the decoder learns to read them, then
-            a linear LR ramp over as many steps. Without it, short runs were measured to
-            silence the encoder early (every particle's final state nearly the same vector).
+            a linear LR ramp over as many steps. This keeps a short run from silencing the
+            encoder early (every particle's final state nearly the same vector).
         mpm_group_dropout: MPM pre-training only: drop each optional feature group (``pid``,
             ``tracks``) from a jet's encoder input with this probability, so the backbone
             also learns to work from kinematics alone (the masked particles' targets keep
@@ -199,7 +196,3 @@ class JetFMConfig(HubMixin, PretrainedConfig):
         if size not in SIZE_PRESETS:
             raise ValueError(f"unknown size {size!r}; presets: {sorted(SIZE_PRESETS)}")
         return cls(**{**SIZE_PRESETS[size], "size": size, **overrides})
-
-    @property
-    def optional_groups(self) -> list[str]:
-        return [g for g in self.feature_groups if g != REQUIRED_GROUP]

@@ -44,7 +44,7 @@ from jetfm.data.schema import IGNORE_INDEX
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
 from jetfm.hub import resolve_pretrained
 from jetfm.modeling.heads import JetFMForJetTagging, JetFMForTrackID, JetFMForVertexFinding
-from jetfm.training import RampedLambda, grouped_optimizer, ramp_param_groups
+from jetfm.training import grouped_optimizer, ramp_param_groups
 
 logger = logging.getLogger(__name__)
 
@@ -656,7 +656,6 @@ __all__ = [
     "HEAD_CLASSES",
     "LORA_TARGET_MODULES",
     "MODES",
-    "RampedLambda",
     "TASKS",
     "TaskSpec",
     "apply_mode",

@@ -23,9 +23,9 @@ with only pickle files is refused, never unpickled), the safetensors header is v
 before torch sees the file, and no code from a checkpoint is ever run
 (``trust_remote_code`` is refused).
 
-:class:`HubMixin` plugs this into ``from_pretrained`` of any class;
-:class:`ModelHubMixin` also writes the model card on ``save_pretrained`` and makes
-``push_to_hub`` upload the full folder (card included) via :func:`push_folder`.
+:class:`HubMixin` plugs this into ``from_pretrained`` of any class. Saving with a model card
+and uploading to the Hub live in :mod:`jetfm.publish` (which, unlike this module, needs
+:mod:`jetfm.model_card`).
 """
 
 from __future__ import annotations
@@ -33,13 +33,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jetfm.errors import CheckpointError, JetFMError
+from jetfm.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
 
@@ -104,14 +103,19 @@ def bundled_roots() -> list[Path]:
     return [package / "model_cards", package.parent / "model_cards"]
 
 
-def bundled_checkpoints() -> dict[str, Path]:
-    """``{name: folder}`` of every checkpoint shipped with this installation."""
+def bundled_checkpoints(roots: Sequence[Path] | None = None) -> dict[str, Path]:
+    """``{name: folder}`` of every checkpoint shipped with this installation: the folders
+    with a ``config.json`` in ``roots`` (default :func:`bundled_roots`; the first root
+    holding a name wins). Hidden folders (a release's ``.NAME.tmp-*`` staging folder) are
+    never checkpoints."""
     found: dict[str, Path] = {}
-    for root in bundled_roots():
+    for root in bundled_roots() if roots is None else roots:
         if not root.is_dir():
             continue
         for folder in sorted(root.iterdir()):
-            if (folder / CONFIG_NAME).is_file() and folder.name not in found:
+            if folder.name.startswith(".") or folder.name in found:
+                continue
+            if (folder / CONFIG_NAME).is_file():
                 found[folder.name] = folder
     return found
 
@@ -497,124 +501,11 @@ class HubMixin:
         ``model.safetensors`` (the MPM model's decoder in a release). Nothing by default."""
 
 
-class ModelHubMixin(HubMixin):
-    """:class:`HubMixin` for models, plus: ``save_pretrained`` also writes the model card
-    (``README.md``, unless the folder has a hand-written one) and ``push_to_hub`` uploads
-    the whole folder, card included."""
-
-    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
-        push = kwargs.pop("push_to_hub", False)
-        repo_id = kwargs.pop("repo_id", None)
-        token = kwargs.pop("token", None)
-        super().save_pretrained(save_directory, *args, **kwargs)
-        if not kwargs.get("is_main_process", True):
-            return
-        from jetfm.model_card import write_model_card
-
-        try:
-            write_model_card(save_directory, repo_id=repo_id)
-        except Exception as err:  # a card must never cost the user their weights
-            logger.warning("could not write the model card in %s: %s", save_directory, err)
-        if push:
-            push_folder(save_directory, repo_id or Path(save_directory).name, token=token)
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        commit_message: str | None = None,
-        commit_description: str | None = None,
-        private: bool | None = None,
-        token: bool | str | None = None,
-        revision: str | None = None,
-        create_pr: bool = False,
-        max_shard_size: int | str | None = "50GB",
-        tags: list[str] | None = None,
-    ):
-        """Save to a temporary folder (weights, config, card) and upload it with
-        :func:`push_folder`. Returns huggingface_hub's ``CommitInfo``."""
-        from jetfm.model_card import write_model_card
-
-        with tempfile.TemporaryDirectory(prefix="jetfm-push-") as tmp:
-            self.save_pretrained(tmp, max_shard_size=max_shard_size)
-            write_model_card(tmp, repo_id=repo_id, tags=tags, overwrite=True)
-            return push_folder(
-                tmp,
-                repo_id,
-                private=private,
-                token=token,
-                revision=revision,
-                commit_message=commit_message or f"Upload {type(self).__name__}",
-                commit_description=commit_description,
-                create_pr=create_pr,
-                write_card=False,
-            )
-
-
-def push_folder(
-    folder: str | os.PathLike,
-    repo_id: str,
-    *,
-    private: bool | None = None,
-    revision: str | None = None,
-    token: str | bool | None = None,
-    commit_message: str | None = None,
-    commit_description: str | None = None,
-    create_pr: bool = False,
-    write_card: bool = True,
-):
-    """Upload a checkpoint folder to ``repo_id`` (created if needed) as one commit.
-
-    The folder is checked first (safetensors weights, valid config); with ``write_card`` its
-    generated ``README.md`` is refreshed for ``repo_id`` (a hand-written one is kept). Only
-    checkpoint files are sent (JSON, safetensors, the card; never pickles, ``checkpoint-*``
-    or hidden files). Returns huggingface_hub's ``CommitInfo``.
-    """
-    from huggingface_hub import HfApi
-
-    from jetfm.model_card import write_model_card
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: no such checkpoint folder")
-    if "/" not in repo_id:
-        raise CheckpointError(f"repo id {repo_id!r} needs an owner: ORG/NAME")
-    check_checkpoint_folder(folder)
-    if write_card:
-        write_model_card(folder, repo_id=repo_id)
-    api = HfApi(endpoint=hub_endpoint(), token=token, library_name="jetfm")
-    try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision and revision != "main" and not create_pr:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.upload_folder(
-            folder_path=str(folder),
-            repo_id=repo_id,
-            revision=revision,
-            commit_message=commit_message or f"Upload {folder.name} with jetfm",
-            commit_description=commit_description,
-            allow_patterns=list(CHECKPOINT_PATTERNS),
-            ignore_patterns=list(PUSH_IGNORE_PATTERNS),
-            create_pr=create_pr,
-        )
-    except JetFMError:
-        raise
-    except Exception as err:  # HTTP/auth/connection errors: one clear line for the CLI
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise JetFMError(
-            f"pushing {folder} to {repo_id} on {hub_endpoint()} failed: "
-            f"{type(err).__name__}: {first} (token: --token, $HF_TOKEN or `hf auth login`)"
-        ) from err
-    logger.info("pushed %s to %s (%s)", folder, repo_id, getattr(info, "oid", info))
-    return info
-
-
 __all__ = [
     "CHECKPOINT_PATTERNS",
     "DEFAULT_HUB_ORG",
     "HUB_ORG_ENV",
     "HubMixin",
-    "ModelHubMixin",
     "PUBLISHED_CHECKPOINTS",
     "bundled_checkpoints",
     "check_checkpoint_folder",
@@ -624,7 +515,6 @@ __all__ = [
     "hub_org",
     "hub_reachable",
     "known_checkpoints",
-    "push_folder",
     "repo_id_for",
     "resolve_pretrained",
     "unknown_config_fields",

@@ -21,13 +21,13 @@ from jetfm.evaluation import evaluate_checkpoint
 from jetfm.finetuning import (
     FEW_STEPS,
     FinetuneTrainer,
-    RampedLambda,
     apply_mode,
     encoder_parameter,
     few_steps_warning,
     finetune,
     load_model_for_task,
 )
+from jetfm.training import RampedLambda
 from tests.fixtures_data import write_jetclass_file
 
 FAST = dict(batch_size=32, lr=2e-3, early_stopping_patience=None, evals_per_run=2)

@@ -29,6 +29,8 @@ from jetfm.hub import (
 )
 from jetfm.model_card import GENERATED_MARKER, collect_facts, render_model_card
 from jetfm.modeling import JetFMModel
+from jetfm.modeling.heads import JetFMForJetTagging
+from jetfm.publish import push_folder
 from tests._fake_hub import FakeHub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -307,8 +309,7 @@ def test_push_download_offline_roundtrip(tmp_path, hub, monkeypatch):
         "preprocessor_config.json"
     ]
 
-    heads = pytest.importorskip("jetfm.modeling.heads")
-    tagger, info = heads.JetFMForJetTagging.from_pretrained(
+    tagger, info = JetFMForJetTagging.from_pretrained(
         "org/jetfm-test", cache_dir=cache, num_labels=3, output_loading_info=True
     )
     assert info["missing_keys"] and all(not k.startswith("jetfm.") for k in info["missing_keys"])
@@ -337,8 +338,6 @@ def test_push_refuses_bad_folders_and_reports_auth(tmp_path, hub):
     _tiny().save_pretrained(folder)
     assert main(["push", str(folder), "--repo-id", "no-owner"]) == 2
     with pytest.raises(JetFMError, match="Invalid credentials|401"):
-        from jetfm.hub import push_folder
-
         push_folder(folder, "org/no-token", token=False)
     (folder / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match="no model.safetensors"):
@@ -393,6 +392,28 @@ def test_release_packages_a_finished_pretraining_run(tmp_path, jetclass_file):
                  "Trained on simulation only."):  # fmt: skip
         assert fact in card, fact
     assert main([*args[:5], "--pretrained", str(tmp_path / "nowhere")]) == 2
+
+    # a release failing after staging began leaves the earlier release as it was and no
+    # staging folder behind (one would be listed, and packed into the wheel, as a checkpoint)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        main([*args, "--attach", str(tmp_path / "missing.png")])
+    assert main([*args, "--max-file-mb", "0.001"]) == 2  # every file is over the limit
+    assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["mpm-unit-base"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert bundled_checkpoints([tmp_path / "cards"]) == {"mpm-unit-base": folder}
+
+
+def test_bundled_checkpoints_never_lists_hidden_folders(tmp_path):
+    first, second = tmp_path / "wheel", tmp_path / "source"
+    for root, name in ((first, ".mpm-x.tmp-1a2b"), (first, "mpm-x"), (second, "mpm-x"),
+                       (second, ".hidden"), (second, "mpm-y"), (second, "no-config")):  # fmt: skip
+        (root / name).mkdir(parents=True)
+        if name != "no-config":
+            (root / name / "config.json").write_text("{}")
+    found = bundled_checkpoints([first, second, tmp_path / "absent"])
+    assert found == {"mpm-x": first / "mpm-x", "mpm-y": second / "mpm-y"}
+    assert not any(name.startswith(".") for name in bundled_checkpoints())
 
 
 def test_shipped_mpm_vq_base_loads_offline_with_its_codebook():

@@ -15,8 +15,9 @@ import torch
 from huggingface_hub import HfApi, constants
 
 from jetfm.configuration import JetFMConfig
-from jetfm.hub import bundled_checkpoints, push_folder
+from jetfm.hub import bundled_checkpoints
 from jetfm.modeling import JetFMModel
+from jetfm.publish import push_folder
 
 TOKEN = os.environ.get("JETFM_TEST_HUB_TOKEN") or os.environ.get("HF_TOKEN")
 

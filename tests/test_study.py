@@ -1,4 +1,4 @@
-"""The label-efficiency study script (benchmarks/study_label_efficiency.py) end to end at a
+"""The label-efficiency study script (studies/study_label_efficiency.py) end to end at a
 tiny size: pretrained vs scratch fine-tuning, the BDT baseline, resume, summary and plot."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from tests.fixtures_data import write_jetclass_file
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "study_label_efficiency.py"
+SCRIPT = Path(__file__).resolve().parent.parent / "studies" / "study_label_efficiency.py"
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetfm.hub import push_folder
+    from jetfm.publish import push_folder
 
     info = push_folder(
         args.dir,

@@ -5,7 +5,8 @@ Steps: (optionally) generate Pythia jets with `jetfm generate`; pre-train with
 statistics and the training record; (optionally) measure a downstream linear probe of the
 jet class on frozen jet states, against the same architecture with random weights; write
 provenance.json (data, exact commands, hardware, wall time) and the generated model card;
-check every file is at most --max-file-mb; atomically replace OUT/NAME.
+check every file is at most --max-file-mb; atomically replace OUT/NAME (the folder is
+staged in a hidden ``OUT/.NAME.tmp-*`` that is removed whenever the release fails).
 
 Example (the shipped tiny checkpoint):
 
@@ -198,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from safetensors.torch import save_file
 
+    from jetfm.atomic import atomic_folder
     from jetfm.data.processor import JetProcessor
     from jetfm.errors import JetFMError
     from jetfm.hub import PROCESSOR_NAME, hub_org
@@ -267,86 +269,82 @@ def run(args: argparse.Namespace) -> int:
         processor = JetProcessor.from_pretrained(str(pretrain_dir))
         if not data.get("num_jets"):
             data["num_jets"] = processor.num_jets_fitted
-        stage = Path(tempfile.mkdtemp(prefix=f".{args.name}.tmp-", dir=out_root))
-        dtype = getattr(torch, args.dtype)
-        backbone.to(dtype).save_pretrained(str(stage))
-        backbone.float()
-        # the decoder lets anyone continue pre-training (`jetfm pretrain --init-from`)
-        save_file(
-            {k: v.to(dtype) for k, v in decoder_state(mpm).items()},
-            str(stage / DECODER_WEIGHTS_NAME),
-            metadata={"format": "pt"},
-        )
-        for name in (PROCESSOR_NAME, "run_config.json", "training_args.json"):
-            shutil.copy2(pretrain_dir / name, stage / name)
-        if (pretrain_dir / "tokenizer").is_dir():
-            shutil.copytree(pretrain_dir / "tokenizer", stage / "tokenizer")
-        for extra in args.attach:
-            shutil.copy2(extra, stage / Path(extra).name)
-
-        probe = linear_probe(backbone, probe_glob, processor, args.seed) if probe_glob else []
-        results = list(probe)
-        if args.metrics:
-            results += json.loads(Path(args.metrics).read_text()).get("results", [])
-        if results:
-            (stage / METRICS_NAME).write_text(json.dumps({"results": results}, indent=2) + "\n")
-
-        release_cmd = (
-            "jetfm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-            if Path(sys.argv[0]).name in ("jetfm", "cli.py")
-            else None
-        )
-        provenance = {
-            "name": args.name,
-            "repo_id": f"{hub_org()}/{args.name}",
-            "shipped": True,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "summary": Path(args.summary_file).read_text() if args.summary_file else args.summary,
-            "data": data,
-            "commands": ([release_cmd, "# which ran:"] if release_cmd else []) + commands,
-            "hardware": args.hardware or _hardware(),
-            # a packaged run's training time is in run_config.json; this is the release's own
-            "wall_time_s": None if args.pretrained else round(time.time() - start, 1),
-            "weights_note": (
-                f"Weights stored as {args.dtype}; from_pretrained loads them as float32."
-                if args.dtype != "float32"
-                else "Weights stored as float32: the backbone in model.safetensors, the MPM "
-                f"decoder and target in {DECODER_WEIGHTS_NAME} (continue pre-training with "
-                "`jetfm pretrain --init-from`)."
-            ),
-            "limitations": list(args.limitation)
-            or [
-                f"A {args.size} model pre-trained for only {args.max_steps} steps on "
-                f"{data.get('num_jets', 'a few')} jets: a demonstration and test checkpoint, "
-                "not a physics-grade foundation model.",
-            ],
-        }
-        if probe_shows_no_gain(probe):  # only this release's own measurement
-            provenance["limitations"].append(
-                "The linear probe shows no gain of these weights over random ones: at this "
-                "size and training length pre-training has not yet produced useful features."
-            )
-        (stage / PROVENANCE_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
-        write_model_card(stage, name=args.name, overwrite=True)
-        too_big = [
-            f"{p.name} ({p.stat().st_size / 1e6:.1f} MB)"
-            for p in stage.rglob("*")
-            if p.is_file() and p.stat().st_size > args.max_file_mb * 1e6
-        ]
-        if too_big:
-            shutil.rmtree(stage, ignore_errors=True)
-            raise JetFMError(f"files over {args.max_file_mb} MB: {too_big} (try --dtype float16)")
-        os.chmod(stage, 0o755)
-        for p in stage.rglob("*"):  # transformers writes some files private (0600)
-            os.chmod(p, 0o755 if p.is_dir() else 0o644)
         target = out_root / args.name
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{args.name}.old-", dir=out_root))
-            os.replace(target, old / args.name)
-            os.replace(stage, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, target)
+        # staged in a hidden folder beside the target, which replaces it only when complete
+        with atomic_folder(target) as stage:
+            dtype = getattr(torch, args.dtype)
+            backbone.to(dtype).save_pretrained(str(stage))
+            backbone.float()
+            # the decoder lets anyone continue pre-training (`jetfm pretrain --init-from`)
+            save_file(
+                {k: v.to(dtype) for k, v in decoder_state(mpm).items()},
+                str(stage / DECODER_WEIGHTS_NAME),
+                metadata={"format": "pt"},
+            )
+            for name in (PROCESSOR_NAME, "run_config.json", "training_args.json"):
+                shutil.copy2(pretrain_dir / name, stage / name)
+            if (pretrain_dir / "tokenizer").is_dir():
+                shutil.copytree(pretrain_dir / "tokenizer", stage / "tokenizer")
+            for extra in args.attach:
+                shutil.copy2(extra, stage / Path(extra).name)
+
+            probe = linear_probe(backbone, probe_glob, processor, args.seed) if probe_glob else []
+            results = list(probe)
+            if args.metrics:
+                results += json.loads(Path(args.metrics).read_text()).get("results", [])
+            if results:
+                (stage / METRICS_NAME).write_text(json.dumps({"results": results}, indent=2) + "\n")
+
+            release_cmd = (
+                "jetfm " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+                if Path(sys.argv[0]).name in ("jetfm", "cli.py")
+                else None
+            )
+            provenance = {
+                "name": args.name,
+                "repo_id": f"{hub_org()}/{args.name}",
+                "shipped": True,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "summary": Path(args.summary_file).read_text()
+                if args.summary_file
+                else args.summary,
+                "data": data,
+                "commands": ([release_cmd, "# which ran:"] if release_cmd else []) + commands,
+                "hardware": args.hardware or _hardware(),
+                # a packaged run's training time is in run_config.json; this is the release's own
+                "wall_time_s": None if args.pretrained else round(time.time() - start, 1),
+                "weights_note": (
+                    f"Weights stored as {args.dtype}; from_pretrained loads them as float32."
+                    if args.dtype != "float32"
+                    else "Weights stored as float32: the backbone in model.safetensors, the MPM "
+                    f"decoder and target in {DECODER_WEIGHTS_NAME} (continue pre-training with "
+                    "`jetfm pretrain --init-from`)."
+                ),
+                "limitations": list(args.limitation)
+                or [
+                    f"A {args.size} model pre-trained for only {args.max_steps} steps on "
+                    f"{data.get('num_jets', 'a few')} jets: a demonstration and test checkpoint, "
+                    "not a physics-grade foundation model.",
+                ],
+            }
+            if probe_shows_no_gain(probe):  # only this release's own measurement
+                provenance["limitations"].append(
+                    "The linear probe shows no gain of these weights over random ones: at this "
+                    "size and training length pre-training has not yet produced useful features."
+                )
+            (stage / PROVENANCE_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
+            write_model_card(stage, name=args.name, overwrite=True)
+            too_big = [
+                f"{p.name} ({p.stat().st_size / 1e6:.1f} MB)"
+                for p in stage.rglob("*")
+                if p.is_file() and p.stat().st_size > args.max_file_mb * 1e6
+            ]
+            if too_big:
+                raise JetFMError(
+                    f"files over {args.max_file_mb} MB: {too_big} (try --dtype float16)"
+                )
+            for p in stage.rglob("*"):  # transformers writes some files private (0600)
+                os.chmod(p, 0o755 if p.is_dir() else 0o644)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

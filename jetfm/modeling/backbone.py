@@ -18,13 +18,13 @@ from transformers.utils import ModelOutput
 
 from jetfm.configuration import JetFMConfig
 from jetfm.data.schema import FEATURE_GROUPS, REQUIRED_GROUP
-from jetfm.hub import ModelHubMixin
 from jetfm.modeling.layers import (
     ClassAttentionBlock,
     LayerScale,
     TransformerBlock,
     masked_fill_padding,
 )
+from jetfm.publish import ModelHubMixin
 
 #: Particle types of the categorical PID embedding: 5 flags × charge sign, plus "unknown".
 NUM_PID_CATEGORIES = 11
@@ -60,7 +60,7 @@ class JetFMModelOutput(ModelOutput):
 
 class JetFMPreTrainedModel(ModelHubMixin, PreTrainedModel):
     """Base class: config class, weight initialisation and the ``jetfm`` prefix that lets
-    every head load a backbone-only checkpoint. :class:`~jetfm.hub.ModelHubMixin` makes
+    every head load a backbone-only checkpoint. :class:`~jetfm.publish.ModelHubMixin` makes
     ``from_pretrained`` resolve short names / the Hub / the shipped copies with safety checks,
     ``save_pretrained`` write the model card and ``push_to_hub`` upload the full folder."""
 

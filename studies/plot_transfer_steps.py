@@ -4,10 +4,10 @@ as the gain over scratch vs the number of pre-training steps behind the backbone
 
 Every point is the study protocol (250 steps × 100 jets, LR 5e-4, 5 seeds, test set of
 1,000 jets); the gain is pre-trained minus scratch seed by seed (same labelled jets, same
-initial head), read from the raw rows in ``benchmarks/results/study/``. Run from the repo
+initial head), read from the raw rows in ``studies/results/``. Run from the repo
 root::
 
-    python benchmarks/plot_transfer_steps.py
+    python studies/plot_transfer_steps.py
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from plot_fixed_recipe import load_study_module
 
 ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results" / "study"
+RESULTS = ROOT / "results"
 LR = 5e-4
 PROTOCOL_STEPS = 250
 #: (pre-training steps, legend note, (file, model) of the pre-trained rows,

@@ -4,9 +4,9 @@ with the from-scratch baseline as a band — does more pre-training keep paying?
 
 Every point is the study protocol (250 steps × 100 jets, 3 seeds, test set of 4,000 jets),
 at the LR chosen on the validation set from {1e-3, 2e-3} (the grid every checkpoint here was
-run on), read from the raw rows in ``benchmarks/results/study/``. Run from the repo root::
+run on), read from the raw rows in ``studies/results/``. Run from the repo root::
 
-    python benchmarks/plot_pretraining_steps.py
+    python studies/plot_pretraining_steps.py
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from plot_fixed_recipe import load_study_module
 
 ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results" / "study"
+RESULTS = ROOT / "results"
 #: (study model name, file, pre-training steps behind it, legend note)
 CHECKPOINTS = (
     ("diffbig", "results_lr_grid.jsonl", 2_400, "one run"),

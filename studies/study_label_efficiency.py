@@ -32,7 +32,7 @@ point ``--data`` at folders holding only the QCD and Tbqq files and pass
 
 Example (the numbers in ``model_cards/mpm-flow-base``)::
 
-    python benchmarks/study_label_efficiency.py --data /work/data --out study \\
+    python studies/study_label_efficiency.py --data /work/data --out study \\
         --checkpoints flow=model_cards/mpm-flow-base,vq=model_cards/mpm-vq-base \\
         --labels 1000,10000 --seeds 3
 """
@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from jetfm.atomic import atomic_file, write_text
 
 #: the headline metric of each task (all "higher is better")
 TASK_METRIC = {"tagging": "accuracy", "track-id": "balanced_accuracy", "vertexing": "ari"}
@@ -446,10 +448,11 @@ def save_figure(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
 
 
 def plot(summary: dict[str, Any], path: Path) -> None:
@@ -540,9 +543,7 @@ def write_summary(out: Path, results: dict[str, dict]) -> dict[str, Any]:
     if recalls:  # its own file: summary.json keeps its {study: …} shape for its readers
         files.append(("recall_per_class.json", json.dumps(recalls, indent=2)))
     for name, text in files:
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)
+        write_text(out / name, text)
     plot(summary, out / "label_efficiency.png")
     # what this summary has nothing for is removed: a table or figure an earlier summary left
     # in the same folder must not pass for this one's

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Re-package the shipped mpm-flow-base: weights from its pre-training run, card text, metrics
-# (from the study rows in benchmarks/results/study) and figures from this repository.
+# (from the study rows in studies/results) and figures from this repository.
 #
-#   bash benchmarks/releases/mpm-flow-base/release.sh PRETRAINED_RUN OUT   # e.g. OUT=model_cards
+#   bash studies/releases/mpm-flow-base/release.sh PRETRAINED_RUN OUT   # e.g. OUT=model_cards
 #
 # PRETRAINED_RUN is the fourth stage's `jetfm pretrain` output (session 27, `cont4-gd25`; the
 # commands are in commands.txt). mpm_reconstruction.png is that run's jet-mass check
-# (benchmarks/check_reconstruction.py). HF_HUB_OFFLINE=1 is set: nothing is uploaded.
+# (studies/check_reconstruction.py). HF_HUB_OFFLINE=1 is set: nothing is uploaded.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: bash $0 PRETRAINED_RUN OUT" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -2,14 +2,14 @@
 LR 2e-3) for this release, the previous one and scratch, drawn by the study's own plot code
 from the committed rows.
 
-    python benchmarks/releases/mpm-flow-base/make_recall_figure.py OUT.png
+    python studies/releases/mpm-flow-base/make_recall_figure.py OUT.png
 """
 
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))  # benchmarks/, for the study module
+sys.path.insert(0, str(HERE.parents[1]))  # studies/, for the study module
 sys.path.insert(0, str(HERE))
 
 from make_metrics import pick, recall  # noqa: E402

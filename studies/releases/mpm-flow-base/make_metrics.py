@@ -2,7 +2,7 @@
 in session 27), from the study rows in the repository: every number, the scratch baseline's
 included, is read from a committed row, none is typed in.
 
-    python benchmarks/releases/mpm-flow-base/make_metrics.py OUT.json
+    python studies/releases/mpm-flow-base/make_metrics.py OUT.json
 """
 
 import json
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-S = Path(__file__).resolve().parents[2] / "results" / "study"
+S = Path(__file__).resolve().parents[2] / "results"
 CLASSES = ["QCD", "Hbb", "Hcc", "Hgg", "Zqq", "Wqq", "Tbqq", "Tbl"]  # confusion-matrix order
 
 
@@ -125,7 +125,7 @@ def build_results() -> list[dict]:
             "dataset": "4,000 Pythia validation jets, 40 % of particles masked",
             "metric": "median rebuilt / true jet mass",
             "value": round(shipped["reconstructed_mass_response"], 3),
-            "notes": f"half the 16-84 % range ± {shipped['reconstructed_mass_resolution']:.2f}; visible particles alone {shipped['visible_mass_response']:.2f} ± {shipped['visible_mass_resolution']:.2f}; the same backbone with a fresh decoder {fresh['reconstructed_mass_response']:.2f} ± {fresh['reconstructed_mass_resolution']:.2f}; benchmarks/check_reconstruction.py",
+            "notes": f"half the 16-84 % range ± {shipped['reconstructed_mass_resolution']:.2f}; visible particles alone {shipped['visible_mass_response']:.2f} ± {shipped['visible_mass_resolution']:.2f}; the same backbone with a fresh decoder {fresh['reconstructed_mass_response']:.2f} ± {fresh['reconstructed_mass_resolution']:.2f}; studies/check_reconstruction.py",
         },
         {
             "task": "track origin (b-hadron, c-hadron, primary, other), full fine-tuning, 1k labelled jets",

@@ -5,8 +5,8 @@ with the shipped decoder, rebuild the jets, and compare their mass with the trut
 (:mod:`jetfm.reconstruction`); the baseline is the same backbone with a freshly initialised
 decoder, on the same masks. Writes ``reconstruction.json`` and one plot per model into --out.
 
-    python benchmarks/check_reconstruction.py --data data/val --checkpoints mpm-flow-base \\
-        --out benchmarks/results/study/reconstruction
+    python studies/check_reconstruction.py --data data/val --checkpoints mpm-flow-base \\
+        --out studies/results/reconstruction
 """
 
 from __future__ import annotations

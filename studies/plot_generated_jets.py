@@ -2,7 +2,7 @@
 `jetfm generate` files (here the study's test set: `jetfm generate --classes
 QCD,Hbb,Hcc,Hgg,Zqq,Wqq,Tbqq,Tbl --jets-per-class 500 --chunk-size 1500 --seed 203`).
 
-    python benchmarks/plot_generated_jets.py DATA_DIR docs/figures/jets.png
+    python studies/plot_generated_jets.py DATA_DIR docs/figures/jets.png
 """
 
 import sys

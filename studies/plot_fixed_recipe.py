@@ -1,6 +1,6 @@
 """Redraw ``docs/figures/label_efficiency.png``: tagging accuracy vs labelled jets for the
 fixed-recipe checkpoints, scratch and the BDT, from the raw study rows in
-``benchmarks/results/study/`` (several study runs, hence this merge; run from the repo root),
+``studies/results/`` (several study runs, hence this merge; run from the repo root),
 and ``docs/figures/lr_scan.png``: accuracy at 1,000 labels vs fine-tuning LR
 (``results_lr_grid.jsonl``, the rows of the session-17/18 LR scans in the ``--lrs`` format),
 and ``docs/figures/label_efficiency_tuned.png``: accuracy vs labelled jets with the LR tuned
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT / "results" / "study"
+RESULTS = ROOT / "results"
 #: study model name -> legend name (rows of other models are left out)
 NAMES = {
     "v4": "flow, 3,000 steps",
