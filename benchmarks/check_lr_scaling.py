@@ -21,11 +21,10 @@ from pathlib import Path
 from benchutil import machine_info, write_json_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.fixtures_data import write_jetclass_file  # noqa: E402  (the tests' jet writer)
-
 from jetfm.cli import main as cli_main  # noqa: E402
 from jetfm.commands.pretrain import BASE_LR  # noqa: E402
 from jetfm.training import scaled_learning_rate  # noqa: E402
+from tests.fixtures_data import write_jetclass_file  # noqa: E402  (the tests' jet writer)
 
 
 def final_eval_loss(output: Path) -> float:

@@ -139,7 +139,7 @@ step_study() {
     keys+=("main:$m:tagging:1000:$s:lr$lr"); done; done; done
   for (( p = 0; p < FT_PROCS; p++ )); do
     ( for (( i = p; i < ${#keys[@]}; i += FT_PROCS )); do
-        OMP_NUM_THREADS=1 python3 "$REPO/benchmarks/study_label_efficiency.py" --data "$WORK/data" \
+        OMP_NUM_THREADS=1 python3 "$REPO/studies/study_label_efficiency.py" --data "$WORK/data" \
           --out "$WORK/study/p$p" --checkpoints "pretrained=$ckpt" --labels 1000 --seeds 3 \
           --tasks tagging --extras "" --batch-size 100 --min-steps "$FT_STEPS" \
           --max-steps "$FT_STEPS" --evals 3 --lrs "${LRS// /,}" --only "${keys[$i]}" \
@@ -154,7 +154,7 @@ step_study() {
   mkdir -p "$WORK/study/all"
   cat "$WORK"/study/p*/results.jsonl > "$WORK/study/all/results.jsonl" 2>/dev/null
   cp "$WORK/study/all/results.jsonl" "$WORK/results.jsonl"
-  python3 "$REPO/benchmarks/study_label_efficiency.py" --data "$WORK/data" --out "$WORK/study/all" \
+  python3 "$REPO/studies/study_label_efficiency.py" --data "$WORK/data" --out "$WORK/study/all" \
     --checkpoints "pretrained=$ckpt" --lrs "${LRS// /,}" --summarise
 }
 

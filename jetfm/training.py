@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import transformers
 from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_utils import IntervalStrategy, get_last_checkpoint
 
+from jetfm.atomic import atomic_folder
 from jetfm.model_card import write_model_card
 from jetfm.version import __version__
 
@@ -445,11 +445,9 @@ def save_final_checkpoint(
     if not trainer.is_world_process_zero():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the checkpoint is not
-    try:
+    with atomic_folder(out) as tmp:
         model = trainer.accelerator.unwrap_model(trainer.model)
         model.save_pretrained(str(tmp))
         _write_extras(tmp, processor, extra_files or {})
@@ -480,15 +478,6 @@ def save_final_checkpoint(
             for entry in out.iterdir():  # keep checkpoint-* (resume) and anything else
                 if not (tmp / entry.name).exists():
                     os.replace(entry, tmp / entry.name)
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -123,8 +123,8 @@ def _gpu_session(tmp_path, *steps, timeout=60, **env):
 
 
 def test_gpu_session_script_rejects_bad_steps(tmp_path):
-    """The GPU-lease script parses, and a typo in a step stops it before any work starts
-    (a lease is too short to lose a call to a half-run command)."""
+    """The GPU script parses, and a typo in a step stops it before any work starts (GPU
+    time is too short to lose a call to a half-run command)."""
     assert subprocess.run(["bash", "-n", str(BENCHMARKS / "gpu_session.sh")]).returncode == 0
     bad = _gpu_session(tmp_path, "bogus")
     assert bad.returncode == 2 and "unknown step bogus" in bad.stderr

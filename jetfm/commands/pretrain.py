@@ -25,8 +25,9 @@ TARGETS = ("vqvae", "kmeans", "regression", "flow", "diffusion")
 #: peak learning rate at batch 256 (other batch sizes: jetfm.training.scaled_learning_rate)
 BASE_LR = 5e-4
 SIZES = ("tiny", "small", "base", "large")
-#: defaults of --embedding-lr-scale and --encoder-delay: the recipe that stopped MPM from
-#: collapsing the representation (tagging at 1k labels 0.424 -> 0.581; docs/results.md)
+#: defaults of --embedding-lr-scale and --encoder-delay: a frozen particle embedding and an
+#: encoder that starts after the decoder keep MPM from collapsing the representation
+#: (see docs/guide/pretraining.md)
 EMBEDDING_LR_SCALE = 0.0
 ENCODER_DELAY = 0.25
 

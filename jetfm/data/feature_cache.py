@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from jetfm.atomic import atomic_folder
 from jetfm.data.reading import PathsLike, expand_paths
 from jetfm.errors import DataError
 from jetfm.version import __version__
@@ -102,25 +101,14 @@ def _read(folder: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
 
 
 def _write(folder: Path, flat: dict[str, np.ndarray], counts: np.ndarray, record: dict) -> None:
-    """Write the cache into a temporary sibling, then swap it into place."""
+    """Write the cache into a staging folder beside ``folder``, then swap it into place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as stage:
         arrays = {g: np.ascontiguousarray(a, dtype=np.float32) for g, a in flat.items()}
         arrays[COUNTS_KEY] = np.ascontiguousarray(counts, dtype=np.int64)
-        save_file(arrays, str(tmp / FEATURES_FILE))
+        save_file(arrays, str(stage / FEATURES_FILE))
         summary = {"jets": int(len(counts)), "particles": int(counts.sum())}
-        (tmp / MANIFEST_FILE).write_text(json.dumps({**record, **summary}, indent=1) + "\n")
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            os.replace(folder, old / folder.name)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (stage / MANIFEST_FILE).write_text(json.dumps({**record, **summary}, indent=1) + "\n")
 
 
 def cached_features(paths: PathsLike, processor: Any, folder: str | os.PathLike) -> CachedFeatures:
