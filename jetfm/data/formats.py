@@ -260,6 +260,12 @@ class ColumnTable:
             return base, index
         raise DataError(f"{self.path}: no column {key!r}; columns present: {sorted(self.columns)}")
 
+    def particle_width(self, key: str) -> int | None:
+        """Particle slots per jet of the padded array behind ``key`` (None if jagged)."""
+        base, _ = self._target(key)
+        inner = self.columns[base].inner
+        return inner[0] if inner else None
+
     def _stored(self, name: str, start: int, stop: int) -> Any:
         try:
             values = self._read([name], start, stop)[name]
