@@ -692,7 +692,12 @@ class _ParquetOutput(_PartialOutput):
     def _write(self, columns: Mapping[str, Any]) -> None:
         import pyarrow.parquet as pq
 
-        table = ak.to_arrow_table(ak.zip(dict(columns), depth_limit=1), extensionarray=False)
+        # score columns are strided views of one (n, classes) array; arrow wants them whole
+        plain = {
+            k: np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v
+            for k, v in columns.items()
+        }
+        table = ak.to_arrow_table(ak.zip(plain, depth_limit=1), extensionarray=False)
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.tmp, table.schema)
         self.writer.write_table(table)
@@ -791,11 +796,13 @@ def make_predictor(
     device: str | torch.device | None = None,
     bucket: bool = True,
     vertex_threshold: float = 0.5,
+    mapping: Any = None,
 ) -> Predictor:
     """A :class:`Predictor` from a model directory / Hub name / head instance.
 
     ``processor`` defaults to the model directory's ``preprocessor_config.json``.
-    ``max_particles`` overrides the processor's. ``onnx``: ``True`` runs ONNX Runtime on the
+    ``max_particles`` and ``mapping`` (a :class:`~jetfm.data.BranchMapping`, for input files
+    laid out differently from the training files) override the processor's. ``onnx``: ``True`` runs ONNX Runtime on the
     directory's ``model.onnx`` (exported with :func:`jetfm.onnx_export.export_onnx` to a
     scratch file when absent), a path runs that file.
     """
@@ -823,6 +830,8 @@ def make_predictor(
         if max_particles < 1:
             raise JetFMError(f"max_particles must be ≥ 1; got {max_particles}")
         processor = JetProcessor(**{**processor.to_dict(), "max_particles": int(max_particles)})
+    if mapping is not None:
+        processor = JetProcessor(**{**processor.to_dict(), "branch_mapping": mapping.to_dict()})
     kwargs = dict(batch_size=batch_size, bucket=bucket, device=device,
                   vertex_threshold=vertex_threshold)  # fmt: skip
     if not onnx:
@@ -881,6 +890,7 @@ def predict_files(
     overwrite: bool = False,
     progress: bool = True,
     on_chunk: Callable[[str, int, int], None] | None = None,
+    mapping: Any = None,
 ) -> dict[str, Any]:
     """Predict every input file into ``out_dir/<same name>`` (same tree, same entry order).
 
@@ -904,6 +914,8 @@ def predict_files(
         progress: tqdm progress bar with jets/s.
         on_chunk: called as ``on_chunk(path, entries_done, entries_total)`` after each chunk
             is written (progress reporting; tests use it to interrupt a run).
+        mapping: a :class:`~jetfm.data.BranchMapping` for inputs laid out differently from
+            the model's training files (default: the processor's).
 
     Returns:
         Summary: ``files`` (predicted now), ``files_skipped`` (already done), ``jets``,
@@ -915,7 +927,7 @@ def predict_files(
     t0 = time.perf_counter()
     predictor = make_predictor(
         model, processor, batch_size=batch_size, max_particles=max_particles, onnx=onnx,
-        device=device, bucket=bucket, vertex_threshold=vertex_threshold,
+        device=device, bucket=bucket, vertex_threshold=vertex_threshold, mapping=mapping,
     )  # fmt: skip
     if step_size < 1:
         raise JetFMError(f"step_size must be ≥ 1; got {step_size}")
@@ -1037,6 +1049,7 @@ def predict(
     bucket: bool = True,
     vertex_threshold: float = 0.5,
     workers: int = 0,
+    mapping: Any = None,
 ) -> ak.Array:
     """Predictions for files or in-memory arrays, one record per input entry, in order.
 
@@ -1055,7 +1068,7 @@ def predict(
     """
     predictor = make_predictor(
         model, processor, batch_size=batch_size, max_particles=max_particles, onnx=onnx,
-        device=device, bucket=bucket, vertex_threshold=vertex_threshold,
+        device=device, bucket=bucket, vertex_threshold=vertex_threshold, mapping=mapping,
     )  # fmt: skip
     spec = predictor.read_spec()
     if isinstance(data, (ak.Array, Mapping)):

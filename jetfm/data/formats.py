@@ -17,7 +17,7 @@ Labels may be one-hot columns (``label_<class>``, as in ROOT), one column of cla
 or one ``(n_jets, n_classes)`` one-hot array (mapping field ``label``; columns named
 ``label``/``labels``/``jet_label``/``is_signal``/``y`` are found without it); the table
 presents them as ``label_<class>`` columns, so the rest of the reader needs no special case.
-Class names come from the mapping's ``labels`` (in index order), else ``"0"``, ``"1"``, ...
+Class names come from the mapping's ``label_classes`` (index order), else ``"0"``, ``"1"``, ...
 
 When the mapping keeps the JetClass names and the file has none of them but exactly one
 padded array of width 4, that array is taken as (E, px, py, pz) (the top-tagging order), and
@@ -220,8 +220,8 @@ class ColumnTable:
                 f"{self.path}: label column {name!r} is not numeric (class indices or one-hot)"
             )
         self.label_column = name
-        if self.mapping.labels:
-            self.label_names = tuple(self.mapping.labels)
+        if self.mapping.label_classes:
+            self.label_names = tuple(self.mapping.label_classes)
         elif col.inner and len(col.inner) == 1:  # one-hot matrix
             self.label_names = tuple(str(i) for i in range(col.inner[0]))
         else:

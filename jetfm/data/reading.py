@@ -333,6 +333,35 @@ def detect_feature_groups(
     return common or (REQUIRED_GROUP,)
 
 
+def groups_for_files(
+    paths: Sequence[PathsLike],
+    groups: Sequence[str],
+    mapping: BranchMapping | None = None,
+    what: str = "the model",
+) -> tuple[str, ...]:
+    """The ``groups`` every file of every entry of ``paths`` has (e.g. train and validation).
+
+    Used when a checkpoint knows more groups than the files provide (a model pre-trained
+    with particle ID, fine-tuned on four-vectors only): the missing groups are left out and
+    that is logged once, instead of a missing-branch error.
+    """
+    present = set(FEATURE_GROUPS)
+    for item in paths:
+        present &= set(detect_feature_groups(item, mapping))
+    usable = tuple(g for g in groups if g in present)
+    dropped = [g for g in groups if g not in present]
+    if dropped:
+        logger.info(
+            "%s reads feature groups %s; the files have only %s, so %s are left out "
+            "(choose with --feature-groups / feature_groups=)",
+            what,
+            list(groups),
+            list(usable),
+            dropped,
+        )
+    return usable
+
+
 def resolve_label_names(paths: PathsLike, mapping: BranchMapping | None = None) -> tuple[str, ...]:
     """``mapping.labels`` if set, else every ``label_*`` branch of the first file (JetClass
     order: :data:`~jetfm.data.schema.JETCLASS_LABELS` first, then the others sorted)."""

@@ -78,8 +78,9 @@ class BranchMapping:
       top-tagging layout ``energy: "Pmu[0]"``, ``px: "Pmu[1]"``, ...;
     * ``mask``: the ``(n_jets, n_particles)`` real-particle mask of padded arrays (default:
       a column named ``mask`` if present, else slots whose four-vector is all zero are padding);
-    * ``label``: labels as one column of class indices (``labels`` then names the classes in
-      index order) or a ``(n_jets, n_classes)`` one-hot array, instead of ``label_*`` columns;
+    * ``label``: labels as one column of class indices or a ``(n_jets, n_classes)`` one-hot
+      array, instead of ``label_*`` columns; ``label_classes`` names the classes in index order
+      (default ``"0"``, ``"1"``, ...);
     * ``tree``: the HDF5 group holding the datasets (the file's root when ``tree`` is absent).
     """
 
@@ -113,6 +114,7 @@ class BranchMapping:
     vertex: str = "part_vtx"
     # columnar files (parquet, HDF5): see jetfm.data.formats
     label: str | None = None  # one column of class indices, or a (n_jets, n_classes) one-hot
+    label_classes: list[str] | None = None  # class names of the indices of ``label``, in order
     mask: str | None = None  # (n_jets, n_particles) real-particle mask of padded arrays
 
     # Which mapping fields feed which feature group (used for error messages and reading).
@@ -138,6 +140,18 @@ class BranchMapping:
         if unknown:
             raise ValueError(f"unknown branch-mapping keys {unknown}; known keys: {sorted(known)}")
         return cls(**dict(data))
+
+    @classmethod
+    def from_option(cls, path: str | Path | None) -> BranchMapping | None:
+        """The mapping of a ``--branch-map`` YAML file (None without one); DataError if bad."""
+        if path is None:
+            return None
+        from jetfm.errors import DataError
+
+        try:
+            return cls.from_yaml(path)
+        except (OSError, ValueError) as err:
+            raise DataError(f"--branch-map: {err}") from err
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> BranchMapping:
