@@ -260,6 +260,11 @@ class ColumnTable:
             return base, index
         raise DataError(f"{self.path}: no column {key!r}; columns present: {sorted(self.columns)}")
 
+    def explain_missing(self, key: str) -> None:
+        """Raise the precise DataError for a missing ``"name[i]"`` key (wrong rank/width)."""
+        if _COMPONENT.match(key):
+            self._target(key)
+
     def particle_width(self, key: str) -> int | None:
         """Particle slots per jet of the padded array behind ``key`` (None if jagged)."""
         base, _ = self._target(key)

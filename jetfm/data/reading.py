@@ -406,6 +406,10 @@ def plan_branches(tree: Any, path: str | os.PathLike, spec: ReadSpec) -> dict[st
             problems.append(f"target {target!r} needs {missing}")
         plan.update(branches)
     if problems:
+        if is_table(tree):  # "name[i]" of an array of the wrong shape: say so precisely
+            for branch in plan.values():
+                if branch not in present:
+                    tree.explain_missing(branch)
         groups = available_groups(keys, mapping)
         hint = (
             f"feature groups available in this file: {list(groups)}"
