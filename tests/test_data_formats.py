@@ -205,3 +205,84 @@ def test_parquet_label_column_and_class_names(tmp_path, format_branches):
     ds = JetDataset(path, targets=("labels",), mapping=mapping, feature_groups=("kinematics",))
     assert ds.processor.label_names == ["QCD", "Wqq"]
     np.testing.assert_array_equal(ds.labels, branches["jet_label"])
+
+
+def test_stats_pretrain_and_tokenizer_read_parquet_and_hdf5(format_files, format_branches,
+                                                            tmp_path):  # fmt: skip
+    """``stats`` gives the same statistics from every format; ``pretrain`` (eager and
+    streaming) and ``tokenizer train`` run on parquet and on a top-tagging HDF5 file that
+    needs no mapping (one (n, P, 4) array: auto-detected)."""
+    from jetfm.data import JetProcessor
+
+    means = {}
+    for fmt in FORMATS:
+        mapping = ["--branch-map", str(format_files["h5_mapping"])] if fmt == "hdf5" else []
+        out = tmp_path / "stats" / fmt
+        assert main(["stats", "--data", str(format_files[fmt]), "--output", str(out),
+                     *mapping]) == 0  # fmt: skip
+        means[fmt] = JetProcessor.from_pretrained(str(out)).mean["kinematics"]
+    for fmt in FORMATS[1:]:
+        np.testing.assert_allclose(means[fmt], means["ttree"], rtol=1e-9, err_msg=fmt)
+
+    auto = write_padded_h5(format_branches, tmp_path / "top.h5")
+    common = ["--size", "tiny", "--target", "regression", "--max-steps", "2", "--batch-size",
+              "16", "--save-steps", "2", "--logging-steps", "1"]  # fmt: skip
+    for data, extra in ((format_files["parquet"], []), (auto, ["--streaming"])):
+        out = tmp_path / "mpm" / data.stem
+        assert main(["pretrain", "--data", str(data), "--output", str(out), *common,
+                     *extra]) == 0  # fmt: skip
+        assert JetProcessor.from_pretrained(str(out)).feature_groups == ["kinematics"]
+    tok = tmp_path / "tok"
+    assert main(["tokenizer", "train", "--data", str(format_files["parquet"]), "--output",
+                 str(tok), "--max-steps", "2", "--batch-size", "16", "--codes", "8",
+                 "--hidden-size", "16", "--layers", "1", "--heads", "2", "--stats-batches",
+                 "1"]) == 0  # fmt: skip
+    assert (tok / "codebook_stats.json").is_file()
+
+
+def test_per_particle_predictions_in_parquet_and_hdf5_match_root(tmp_path):
+    """Track identification on jets with particle ID and tracks: the parquet output's jagged
+    columns equal the ROOT friend tree's; HDF5 (padded input) gets (n_jets, width) arrays with
+    the same values in the real slots and −1 in the padding."""
+    import torch
+
+    from jetfm.configuration import JetFMConfig
+    from jetfm.data import JetProcessor
+    from jetfm.inference import predict_files
+    from jetfm.modeling.heads import JetFMForTrackID
+    from tests.fixtures_data import generate_jets
+    from tests.fixtures_formats import pad, write_ttree
+
+    branches = generate_jets(40, seed=8)
+    root = write_ttree(branches, tmp_path / "full.root")
+    parquet = write_parquet(branches, tmp_path / "full.parquet", row_group_size=16)
+    model_dir = tmp_path / "trackid"
+    torch.manual_seed(0)
+    JetFMForTrackID(JetFMConfig.from_preset("tiny", layer_scale_init=1.0)).save_pretrained(
+        model_dir
+    )
+    JetProcessor(max_particles=24).fit(root, progress=False).save_pretrained(model_dir)
+    for path in (root, parquet):
+        predict_files(model_dir, path, tmp_path / "out", progress=False, step_size=16)
+    with uproot.open(tmp_path / "out" / "full.root") as f:
+        expected = f["tree"]["part_pred_origin"].array()
+    got = ak.from_parquet(tmp_path / "out" / "full.parquet")["part_pred_origin"]
+    assert ak.all(ak.num(got) == ak.num(branches["part_px"]))
+    assert ak.all(got == expected)
+    assert ak.any(got >= 0) and ak.any(got == -1)  # charged evaluated, neutrals/beyond not
+
+    # HDF5: the padded layout of every per-particle branch (zero padding of the 4-vectors)
+    import h5py
+
+    width = int(ak.max(ak.num(branches["part_px"]))) + 2
+    h5 = tmp_path / "full.h5"
+    with h5py.File(h5, "w") as f:
+        for name, values in branches.items():
+            is_particle = isinstance(values, ak.Array) and values.ndim == 2
+            f[name] = pad(values, width) if is_particle else np.asarray(values)
+    predict_files(model_dir, h5, tmp_path / "out", progress=False, step_size=16)
+    with h5py.File(tmp_path / "out" / "full.h5", "r") as f:
+        padded = f["part_pred_origin"][:]
+    assert padded.shape == (40, width)
+    slots = ak.to_numpy(ak.fill_none(ak.pad_none(expected, width, clip=True), -1))
+    np.testing.assert_array_equal(padded, slots)
