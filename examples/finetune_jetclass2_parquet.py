@@ -37,6 +37,7 @@ def write_jetclass2_file(source: str, target: Path, classes: list[str]) -> Path:
     columns, ``jet_*`` columns and ``jet_label`` (index into ``classes``)."""
     import awkward as ak
     import numpy as np
+
     from jetfm.data import expand_paths
 
     arrays = ak.concatenate([read_tree(p) for p in expand_paths(source)])  # small demo files

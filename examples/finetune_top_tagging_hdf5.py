@@ -40,6 +40,7 @@ def write_top_tagging_file(source: str, target: Path, classes: tuple[str, str]) 
     import awkward as ak
     import h5py
     import numpy as np
+
     from jetfm.data import expand_paths
 
     arrays = ak.concatenate([read_tree(p) for p in expand_paths(source)])  # small demo files
