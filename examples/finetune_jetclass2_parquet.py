@@ -1,10 +1,11 @@
 """Fine-tune on parquet files laid out like JetClass-II: jagged columns and a label column.
 
-What it shows: one row per jet, list columns per particle (four-vectors, particle ID and
-track parameters under the JetClass names) and an integer ``jet_label``, read through a YAML
-:class:`~jetfm.data.BranchMapping` (``examples/jetclass2_parquet.yaml``); streaming
-statistics over the row groups; fine-tuning with every feature group the files have;
-predictions written as a parquet file of the same rows beside the test file.
+What it shows, with the ``jetfm`` commands a user types (run in-process): one row per jet,
+list columns per particle (four-vectors, particle ID and track parameters under the JetClass
+names) and an integer ``jet_label``, read through a YAML
+:class:`~jetfm.data.BranchMapping` (``examples/jetclass2_parquet.yaml``, ``--branch-map``);
+streaming statistics over the row groups (``jetfm stats``); fine-tuning with every feature
+group the files have; metrics; predictions written as a parquet file of the same rows.
 
 With your files::
 
@@ -18,6 +19,7 @@ files from JetClass-layout ROOT files in ``DIR/{train,val,test}/``.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -59,38 +61,44 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-steps", type=int, default=250)
     args = parser.parse_args(argv)
 
-    from jetfm.data import BranchMapping, JetProcessor, detect_feature_groups
-    from jetfm.evaluation import evaluate_checkpoint
-    from jetfm.finetuning import finetune
-    from jetfm.inference import predict_files
-    from jetfm.metrics import format_table
+    from jetfm.cli import main as jetfm  # the commands a user types, run in-process
 
     out = Path(args.output)
-    mapping = BranchMapping.from_yaml(args.branch_map)
     files = args.files
     if files is None:
+        from jetfm.data import BranchMapping
+
+        classes = list(BranchMapping.from_yaml(args.branch_map).label_classes or ())
         demo = Path(args.demo_from or "data")
         for split in SPLITS:
             target = out / "files" / split / "jets.parquet"
-            write_jetclass2_file(str(demo / split), target, list(mapping.label_classes or ()))
+            write_jetclass2_file(str(demo / split), target, classes)
         files = str(out / "files" / "{split}" / "*.parquet")
     split = {s: files.format(split=s) for s in SPLITS}
-    groups = detect_feature_groups(split["train"], mapping)
-    print("feature groups in the files:", groups)
+    layout = ["--branch-map", args.branch_map]
     # the files' own statistics, in one streaming pass over the row groups
-    stats = JetProcessor(feature_groups=groups, branch_mapping=mapping)
-    stats.fit(split["train"], step_size=64, progress=False)
-    print(stats)
-
-    result = finetune(args.model, "tagging", split["train"], split["val"], out / "model",
-                      mapping=mapping, max_steps=args.max_steps, batch_size=100, lr=2e-3,
-                      early_stopping_patience=None)  # fmt: skip
-    metrics = evaluate_checkpoint(out / "model", split["test"], progress=False)
-    print(format_table(metrics))
-    # predictions beside the input, in its format: a parquet file with the same rows
-    summary = predict_files(out / "model", split["test"], out / "predictions", progress=False)
-    print("predictions:", summary["outputs"])
-    return {"metrics": metrics, "predictions": summary["outputs"], "result": result}
+    steps = [
+        ["stats", "--data", split["train"], "--output", str(out / "stats"), "--step-size", "64",
+         *layout],
+        ["finetune", "--model", args.model, "--task", "tagging", "--train", split["train"],
+         "--val", split["val"], "--output", str(out / "model"), "--max-steps",
+         str(args.max_steps), "--batch-size", "100", "--lr", "2e-3", "--patience", "0", *layout],
+        # the mapping is saved with the model: evaluate and predict need no --branch-map
+        ["evaluate", "--model", str(out / "model"), "--data", split["test"], "--output",
+         str(out / "metrics.json"), "--no-progress"],
+        # a parquet file with the same rows, beside the input's name, in --out
+        ["predict", "--model", str(out / "model"), "--data", split["test"], "--out",
+         str(out / "predictions"), "--no-progress"],
+    ]  # fmt: skip
+    for command in steps:
+        print("$ jetfm", " ".join(command))
+        if jetfm(command) != 0:
+            raise SystemExit(f"jetfm {command[0]} failed")
+    return {
+        "metrics": json.loads((out / "metrics.json").read_text()),
+        "config": json.loads((out / "model" / "config.json").read_text()),
+        "predictions": sorted(str(p) for p in (out / "predictions").glob("*.parquet")),
+    }
 
 
 if __name__ == "__main__":

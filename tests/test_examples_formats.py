@@ -51,10 +51,9 @@ def test_example_jetclass2_parquet_on_written_files(tmp_path):
         ["--files", str(tmp_path / "{split}" / "*.parquet"), "--output", str(out),
          "--model", "mpm-flow-tiny", "--max-steps", "4"]
     )  # fmt: skip
-    assert result["result"].model.config.finetuning["feature_groups"] == [
-        "kinematics", "pid", "tracks",
-    ]  # fmt: skip
+    assert result["config"]["finetuning"]["feature_groups"] == ["kinematics", "pid", "tracks"]
     assert set(result["metrics"]["auc_per_class"]) == set(classes)
     (pred,) = result["predictions"]
     table = ak.from_parquet(pred)
     assert len(table) == 60 and {f"score_{c}" for c in classes} <= set(table.fields)
+    assert (tmp_path / "run" / "stats" / "preprocessor_config.json").is_file()
