@@ -473,8 +473,8 @@ def _copy_plan(
     if copy in (None, "none", ()):
         names: list[str] = []
     elif copy == "all":
-        # counters are re-created by the writer
-        names = [k for k in keys if k not in counters]
+        # counters are re-created by the writer; a table's stored columns, not its views
+        names = list(tree.columns) if table else [k for k in keys if k not in counters]
     else:
         names = [copy] if isinstance(copy, str) else list(copy)
         missing = [b for b in names if b not in keys]
