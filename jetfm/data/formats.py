@@ -490,8 +490,12 @@ class HDF5Table(ColumnTable):
         self._group = group
         datasets = {k: v for k, v in group.items() if isinstance(v, h5py.Dataset)}
         if not datasets:
+            groups = [k for k, v in group.items() if isinstance(v, h5py.Group)]
             self.close()
-            raise DataError(f"{path}: group {self.name!r} holds no datasets (an empty file?)")
+            raise DataError(
+                f"{path}: group {self.name!r} holds no datasets (an empty file?); groups "
+                f"present: {groups or 'none'} (set the mapping's tree to the group of the jets)"
+            )
         lengths = {k: (v.shape[0] if v.shape else 0) for k, v in datasets.items()}
         self.num_entries = max(lengths.values())
         short = {k: n for k, n in lengths.items() if n != self.num_entries}
