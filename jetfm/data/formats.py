@@ -55,6 +55,9 @@ LABEL_COLUMN_NAMES: tuple[str, ...] = ("label", "labels", "jet_label", "is_signa
 #: the component order of an auto-detected four-vector array (top-tagging reference set)
 FOUR_VECTOR_ORDER: tuple[str, ...] = ("energy", "px", "py", "pz")
 _EXPLAINED: set[str] = set()
+_LARGEST_INDEX: dict[tuple[str, int, int, str], int] = {}
+#: rows read at a time when scanning a label column for its classes
+LABEL_SCAN_ROWS = 1_000_000
 _COMPONENT = re.compile(r"^(?P<base>.+)\[(?P<index>\d+)\]$")
 
 
@@ -225,9 +228,21 @@ class ColumnTable:
         elif col.inner and len(col.inner) == 1:  # one-hot matrix
             self.label_names = tuple(str(i) for i in range(col.inner[0]))
         else:
-            values = self._stored(name, 0, self.num_entries)
-            top = int(np.max(values)) if len(values) else 1
+            top = self._largest_index(name)
             self.label_names = tuple(str(i) for i in range(max(2, top + 1)))
+
+    def _largest_index(self, name: str) -> int:
+        """The largest class index in column ``name``, read in slices (bounded memory) and
+        remembered per file version (every worker opens the file again)."""
+        stat = os.stat(self.path)
+        key = (self.path, stat.st_mtime_ns, stat.st_size, name)
+        if key not in _LARGEST_INDEX:
+            top = -1
+            for start in range(0, self.num_entries, LABEL_SCAN_ROWS):
+                values = self._stored(name, start, min(start + LABEL_SCAN_ROWS, self.num_entries))
+                top = max(top, int(np.max(values)) if len(values) else -1)
+            _LARGEST_INDEX[key] = top
+        return _LARGEST_INDEX[key]
 
     # the TTree-like interface -----------------------------------------------------------------
     def keys(self) -> list[str]:
