@@ -802,9 +802,10 @@ def make_predictor(
 
     ``processor`` defaults to the model directory's ``preprocessor_config.json``.
     ``max_particles`` and ``mapping`` (a :class:`~jetfm.data.BranchMapping`, for input files
-    laid out differently from the training files) override the processor's. ``onnx``: ``True`` runs ONNX Runtime on the
-    directory's ``model.onnx`` (exported with :func:`jetfm.onnx_export.export_onnx` to a
-    scratch file when absent), a path runs that file.
+    laid out differently from the training files) override the processor's. ``onnx``:
+    ``True`` runs ONNX Runtime on the directory's ``model.onnx`` (exported with
+    :func:`jetfm.onnx_export.export_onnx` to a scratch file when absent), a path runs that
+    file.
     """
     if isinstance(model, Predictor):
         return model

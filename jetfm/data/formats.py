@@ -86,7 +86,8 @@ def detect_format(path: str | os.PathLike) -> str:
     )
 
 
-def _short(err: BaseException, limit: int = 300) -> str:
+def short_message(err: BaseException, limit: int = 300) -> str:
+    """A library's error message on one line, cut at ``limit`` characters (for DataErrors)."""
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -294,7 +295,7 @@ class ColumnTable:
         except Exception as err:  # decompression / truncation errors of the libraries
             raise DataError(
                 f"{self.path}: reading rows {start}–{stop} of column {name!r} failed "
-                f"({type(err).__name__}: {_short(err)}); is the file truncated or corrupt?"
+                f"({type(err).__name__}: {short_message(err)}); is the file truncated or corrupt?"
             ) from err
         return _plain(values, self.path, name)
 
@@ -436,7 +437,7 @@ class ParquetTable(ColumnTable):
         except Exception as err:  # pyarrow raises ArrowInvalid / OSError for bad files
             raise DataError(
                 f"{path}: cannot be read as a parquet file ({type(err).__name__}: "
-                f"{_short(err)}); is it truncated, corrupt or not parquet?"
+                f"{short_message(err)}); is it truncated, corrupt or not parquet?"
             ) from err
         self.name = os.path.basename(path)
         self.num_entries = int(meta["num_rows"])
@@ -488,8 +489,8 @@ class HDF5Table(ColumnTable):
             self._file = h5py.File(path, "r")
         except Exception as err:  # OSError for truncated / non-HDF5 files
             raise DataError(
-                f"{path}: cannot be read as an HDF5 file ({type(err).__name__}: {_short(err)}); "
-                "is it truncated, corrupt or not HDF5?"
+                f"{path}: cannot be read as an HDF5 file ({type(err).__name__}: "
+                f"{short_message(err)}); is it truncated, corrupt or not HDF5?"
             ) from err
         group: Any = self._file
         self.name = "/"

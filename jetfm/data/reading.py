@@ -41,7 +41,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from jetfm.data.formats import EXTENSIONS, _short, detect_format, is_table, open_table
+from jetfm.data.formats import EXTENSIONS, detect_format, is_table, open_table, short_message
 from jetfm.data.schema import FEATURE_GROUPS, JETCLASS_LABELS, REQUIRED_GROUP, BranchMapping
 from jetfm.errors import DataError
 
@@ -194,8 +194,8 @@ def open_file(path: str | os.PathLike) -> Any:
         )
     except Exception as err:  # uproot raises many types for bad files; name the file
         raise DataError(
-            f"{path}: cannot be read as a ROOT file ({type(err).__name__}: {_short(err)}); "
-            "is it truncated, corrupt or not a ROOT file?"
+            f"{path}: cannot be read as a ROOT file ({type(err).__name__}: "
+            f"{short_message(err)}); is it truncated, corrupt or not a ROOT file?"
         ) from err
 
 
@@ -211,7 +211,7 @@ def get_tree(file: Any, path: str | os.PathLike, tree_name: str) -> Any:
     except Exception as err:
         raise DataError(
             f"{path}: the file's directory cannot be read ({type(err).__name__}: "
-            f"{_short(err)}); is it truncated or corrupt?"
+            f"{short_message(err)}); is it truncated or corrupt?"
         ) from err
     trees = sorted({k.split(";")[0] for k, v in classnames.items() if v in _TREE_CLASSES})
     if tree_name not in {k.split(";")[0] for k in classnames}:
@@ -223,8 +223,8 @@ def get_tree(file: Any, path: str | os.PathLike, tree_name: str) -> Any:
         obj = file[tree_name]
     except Exception as err:
         raise DataError(
-            f"{path}: tree {tree_name!r} cannot be read ({type(err).__name__}: {_short(err)}); "
-            "is the file truncated or corrupt?"
+            f"{path}: tree {tree_name!r} cannot be read ({type(err).__name__}: "
+            f"{short_message(err)}); is the file truncated or corrupt?"
         ) from err
     if not isinstance(obj, (uproot.behaviors.TTree.TTree, uproot.behaviors.RNTuple.RNTuple)):
         raise DataError(
@@ -580,8 +580,8 @@ def read_unit(reader: TreeReader, unit: WorkUnit, spec: ReadSpec) -> RawChunk:
     except Exception as err:  # decompression / deserialisation failures of a corrupt file
         raise DataError(
             f"{unit.path}: reading entries {unit.entry_start}–{unit.entry_stop} of tree "
-            f"{spec.mapping.tree!r} failed ({type(err).__name__}: {_short(err)}); the file is "
-            "probably truncated or corrupt"
+            f"{spec.mapping.tree!r} failed ({type(err).__name__}: {short_message(err)}); the "
+            "file is probably truncated or corrupt"
         ) from err
     return validate_arrays(arrays, plan, spec, unit.path, unit.entry_start, unit.file_index)
 

@@ -1,6 +1,7 @@
 """The input convention: branch names, feature groups, labels and truth.
 
-jetfm reads the JetClass layout (tree ``tree``; ROOT TTree or RNTuple, parquet or HDF5): jagged ``part_*`` branches, per-jet
+jetfm reads the JetClass layout (tree ``tree``; ROOT TTree or RNTuple, parquet or HDF5):
+jagged ``part_*`` branches, per-jet
 ``jet_*`` branches, one-hot ``label_*`` branches and, for the tracking tasks, the per-particle
 truth ``part_origin`` and ``part_vtx``. :class:`BranchMapping` lets users rename every branch
 and the tree; :data:`FEATURE_GROUPS` defines what the model sees.
