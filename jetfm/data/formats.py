@@ -457,7 +457,8 @@ class ParquetTable(ColumnTable):
             last = int(np.searchsorted(self._bounds, stop, side="left"))
             groups = tuple(range(max(first, 0), max(last, first + 1)))
         if not groups:
-            empty = ak.from_parquet(self.path, columns=list(names), row_groups=[0])
+            first = [0] if len(self._bounds) > 1 else None  # a file may have no row group
+            empty = ak.from_parquet(self.path, columns=list(names), row_groups=first)
             return {n: empty[n][:0] for n in names}
         # consecutive units of one row group read it once (the last groups read are kept)
         cached = self._cache
