@@ -286,3 +286,28 @@ def test_per_particle_predictions_in_parquet_and_hdf5_match_root(tmp_path):
     assert padded.shape == (40, width)
     slots = ak.to_numpy(ak.fill_none(ak.pad_none(expected, width, clip=True), -1))
     np.testing.assert_array_equal(padded, slots)
+
+
+def test_empty_parquet_and_hdf5_inputs_give_empty_outputs(tmp_path, format_branches):
+    """An empty input still gets its (empty) output, so a rerun knows it is done."""
+    from jetfm.configuration import JetFMConfig
+    from jetfm.data import JetProcessor
+    from jetfm.inference import predict_files
+    from jetfm.modeling.heads import JetFMForJetTagging
+
+    model = tmp_path / "model"
+    config = JetFMConfig.from_preset("tiny", num_labels=2, id2label={0: "QCD", 1: "Wqq"},
+                                     feature_groups={"kinematics": 7})  # fmt: skip
+    JetFMForJetTagging(config).save_pretrained(model)
+    full = write_parquet(format_branches, tmp_path / "full.parquet")
+    JetProcessor(feature_groups=("kinematics",)).fit(full, progress=False).save_pretrained(model)
+    empty = {k: v[:0] for k, v in format_branches.items()}
+    parquet = write_parquet(empty, tmp_path / "empty.parquet")
+    h5 = tmp_path / "empty.h5"
+    with h5py.File(h5, "w") as f:
+        f["Pmu"] = np.zeros((0, 10, 4), np.float32)
+    summary = predict_files(model, [parquet, h5], tmp_path / "out", progress=False)
+    assert summary["files"] == 2 and summary["jets"] == 0
+    assert len(ak.from_parquet(tmp_path / "out" / "empty.parquet")) == 0
+    with h5py.File(tmp_path / "out" / "empty.h5", "r") as f:
+        assert f["score_QCD"].shape == (0,)
