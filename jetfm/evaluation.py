@@ -151,8 +151,12 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     progress: bool = True,
     other_classes: str = "raise",
+    mapping: Any = None,
 ) -> dict[str, Any]:
-    """Metrics (and plots) of a fine-tuned checkpoint on labelled ROOT files.
+    """Metrics (and plots) of a fine-tuned checkpoint on labelled ROOT, parquet or HDF5 files.
+
+    ``mapping`` (a :class:`~jetfm.data.BranchMapping`) replaces the branch mapping saved with
+    the checkpoint, for files laid out differently from its training files.
 
     ``other_classes="skip"`` evaluates a tagger of some classes (``finetune(classes=...)``) on
     files that also hold others, dropping those jets; by default they are a DataError.
@@ -175,6 +179,8 @@ def evaluate_checkpoint(
             "model": str(model_dir)
         }
     model, processor, task = load_finetuned(folder)
+    if mapping is not None:
+        processor.branch_mapping = mapping.to_dict()
     groups = input_groups(model, processor)
     targets = {
         "tagging": ("labels",),

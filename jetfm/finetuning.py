@@ -372,18 +372,26 @@ def load_processor(
     train: Any,
     feature_groups: Sequence[str] | None = None,
     max_jets: int | None = None,
+    mapping: Any = None,
 ) -> Any:
     """The checkpoint's processor (normalisation travels with the model) if it has one,
-    otherwise a processor fitted on the training files."""
+    otherwise a processor fitted on the training files; ``mapping`` (a
+    :class:`~jetfm.data.BranchMapping`) replaces its branch mapping (names, not statistics)."""
     from jetfm.data import JetProcessor
 
     path = Path(name_or_path)
     if (path / "preprocessor_config.json").is_file():
         processor = JetProcessor.from_pretrained(str(path))
         logger.info("using the normalisation statistics saved with %s", path)
+        if mapping is not None:
+            processor.branch_mapping = mapping.to_dict()
     else:
-        kwargs = {"feature_groups": tuple(feature_groups)} if feature_groups else {}
-        processor = JetProcessor(**kwargs).fit(train, max_jets=max_jets, progress=False)
+        from jetfm.data.reading import detect_feature_groups
+
+        # default: the groups the training files have (four-vector-only files are common)
+        groups = tuple(feature_groups) if feature_groups else detect_feature_groups(train, mapping)
+        processor = JetProcessor(feature_groups=groups, branch_mapping=mapping)
+        processor.fit(train, max_jets=max_jets, progress=False)
         logger.info("fitted normalisation statistics on %s", train)
     return processor
 
@@ -457,6 +465,7 @@ def finetune(
     evals_per_run: int = 5,
     lora_rank: int = 8,
     config_overrides: dict[str, Any] | None = None,
+    mapping: Any = None,
     compile: bool = False,
     **training_overrides: Any,
 ) -> FinetuneResult:
@@ -465,7 +474,7 @@ def finetune(
     Args:
         model: pretrained checkpoint dir/name (or a size preset, implying from scratch).
         task: ``tagging``, ``cwola``, ``track-id`` or ``vertexing``.
-        train / val: ROOT files (path, glob, directory or list).
+        train / val: ROOT, parquet or HDF5 files (path, glob, directory or list).
         mode: ``frozen``, ``full`` (backbone LR ramp) or ``lora``.
         from_scratch: same architecture and config, random weights (the baseline).
         max_train_jets: use a random subset of this many training jets (data-efficiency
@@ -489,6 +498,8 @@ def finetune(
         evals_per_run: validation passes over the run (also the checkpoint cadence).
         lora_rank: adapter rank in ``lora`` mode.
         config_overrides: e.g. ``{"head_hidden_size": 0}`` for a linear probe.
+        mapping: a :class:`~jetfm.data.BranchMapping` for files not in the JetClass layout
+            (parquet / HDF5 columns, padded arrays); saved with the fine-tuned processor.
         compile: ``torch.compile`` the model (static shapes: batches padded to a few bucket
             lengths, one graph each); a one-off compilation for faster steps on a GPU.
         training_overrides: any other ``TrainingArguments`` field.
@@ -518,8 +529,12 @@ def finetune(
         raise JetFMError(f"layer_lr_decay applies to mode='full' only, not {mode!r}")
     model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
     config = load_config(model)
-    processor = load_processor(model, train, feature_groups)
+    processor = load_processor(model, train, feature_groups, mapping=mapping)
     groups = _data_groups(processor, config, feature_groups)
+    if feature_groups is None:  # the checkpoint may know groups the files lack
+        from jetfm.data.reading import groups_for_files
+
+        groups = list(groups_for_files([train, val], groups, processor.mapping, str(model)))
     targets = (spec.target,)
     if spec.target == "labels":
         # the fine-tuning data's classes, not pre-training's

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from jetfm.data.features import FeatureChunk
+from jetfm.data.formats import is_table
 from jetfm.data.processor import JetProcessor
 from jetfm.data.reading import (
     PathsLike,
@@ -445,6 +446,10 @@ class InputFile:
     copy: tuple[str, ...]
     #: copied jagged ``part_*`` branches sharing the particle counter (written with it)
     particle_group: tuple[str, ...]
+    #: ``root``, ``parquet`` or ``hdf5``: the output is written in the same format
+    format: str = "root"
+    #: particle slots per jet of a padded input (per-particle outputs of HDF5 are padded too)
+    width: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,16 +464,17 @@ def _copy_plan(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(branches to copy, those of them sharing the particles' counter and named ``part_*``)."""
     keys = list(tree.keys())
+    table = is_table(tree)
     counters = set()
-    for key in keys:
+    for key in [] if table else keys:
         count = getattr(tree[key], "count_branch", None)
         if count is not None:
             counters.add(count.name)
     if copy in (None, "none", ()):
         names: list[str] = []
     elif copy == "all":
-        # counters are re-created by the writer
-        names = [k for k in keys if k not in counters]
+        # counters are re-created by the writer; a table's stored columns, not its views
+        names = list(tree.columns) if table else [k for k in keys if k not in counters]
     else:
         names = [copy] if isinstance(copy, str) else list(copy)
         missing = [b for b in names if b not in keys]
@@ -481,6 +487,8 @@ def _copy_plan(
     if clash:
         logger.warning("%s: not copying %s: the predictions use these names", path, clash)
         names = [b for b in names if b not in taken]
+    if table:  # no counters in columnar files: each column is written as it is
+        return tuple(names), ()
     px = getattr(tree[spec.mapping.px], "count_branch", None)
     group = tuple(
         b
@@ -502,13 +510,17 @@ def plan_inputs(
     """Open every file once up front: tree, branches, copy plan (fail before any output)."""
     files = [os.fspath(p) for p in expand_paths(paths)]
     out = []
-    with TreeReader(spec.mapping.tree) as reader:
+    with TreeReader(spec.mapping) as reader:
         for index, path in enumerate(files):
             tree = reader.tree(path)
             plan_branches(tree, path, spec)
             copy, group = _copy_plan(tree, path, spec, copy_branches, taken)
+            fmt = tree.format if is_table(tree) else "root"
+            width = tree.particle_width(spec.mapping.px) if is_table(tree) else None
             out.append(
-                InputFile(path, index, int(tree.num_entries), spec.mapping.tree, copy, group)
+                InputFile(
+                    path, index, int(tree.num_entries), spec.mapping.tree, copy, group, fmt, width
+                )  # fmt: skip
             )
             reader.close()
     return out
@@ -542,7 +554,7 @@ class _UnitReader(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> PreparedChunk:
         unit = self.units[i]
         if self._reader is None:
-            self._reader = TreeReader(self.spec.mapping.tree)
+            self._reader = TreeReader(self.spec.mapping)
         f = unit.file
         raw = read_unit(
             self._reader,
@@ -605,31 +617,23 @@ def _types(packed: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-class _OutputFile:
-    """An output ROOT file written under a temporary name and renamed when complete."""
+class _PartialOutput:
+    """An output file written under a temporary name beside its final one and renamed when
+    complete, so a file with its final name is always whole."""
 
-    def __init__(self, final: Path, tree: str, particle_names: Sequence[str]):
+    def __init__(self, final: Path):
         self.final = final
-        self.tree_name = tree
-        self.particle_names = list(particle_names)
         fd, tmp = tempfile.mkstemp(
             dir=final.parent, prefix=f".{final.name}.", suffix=PARTIAL_SUFFIX
         )
         os.close(fd)
         self.tmp = Path(tmp)
-        import uproot
-
-        self.file = uproot.recreate(self.tmp)
-        self.tree: Any = None
         self.entries = 0
 
     def extend(self, columns: Mapping[str, Any]) -> None:
-        packed = _pack(columns, self.particle_names)
+        """Append one chunk's entry-aligned columns."""
         try:
-            if self.tree is None:
-                self.tree = self.file.mktree(self.tree_name, _types(packed))
-            if len(next(iter(columns.values()))):
-                self.tree.extend(packed)
+            self._write(columns)
         except (TypeError, ValueError, NotImplementedError) as err:
             raise DataError(
                 f"{self.final}: cannot write the output columns {list(columns)} "
@@ -638,14 +642,116 @@ class _OutputFile:
         self.entries += len(next(iter(columns.values())))
 
     def commit(self) -> None:
-        self.file.close()
+        self._close()
         os.replace(self.tmp, self.final)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
-            self.file.close()
+            self._close()
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
+
+    def _write(self, columns: Mapping[str, Any]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _OutputFile(_PartialOutput):
+    """A ROOT output file: one TTree (a friend of the input's), particle columns sharing the
+    ``npart`` counter."""
+
+    def __init__(self, final: Path, tree: str, particle_names: Sequence[str]):
+        super().__init__(final)
+        self.tree_name = tree
+        self.particle_names = list(particle_names)
+        import uproot
+
+        self.file = uproot.recreate(self.tmp)
+        self.tree: Any = None
+
+    def _write(self, columns: Mapping[str, Any]) -> None:
+        packed = _pack(columns, self.particle_names)
+        if self.tree is None:
+            self.tree = self.file.mktree(self.tree_name, _types(packed))
+        if len(next(iter(columns.values()))):
+            self.tree.extend(packed)
+
+    def _close(self) -> None:
+        self.file.close()
+
+
+class _ParquetOutput(_PartialOutput):
+    """A parquet output file, one row group per chunk, rows aligned with the input's."""
+
+    def __init__(self, final: Path):
+        super().__init__(final)
+        self.writer: Any = None
+
+    def _write(self, columns: Mapping[str, Any]) -> None:
+        import pyarrow.parquet as pq
+
+        # score columns are strided views of one (n, classes) array; arrow wants them whole
+        plain = {
+            k: np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v
+            for k, v in columns.items()
+        }
+        table = ak.to_arrow_table(ak.zip(plain, depth_limit=1), extensionarray=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, table.schema)
+        self.writer.write_table(table)
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class _HDF5Output(_PartialOutput):
+    """An HDF5 output file: one dataset per output column, row ``i`` for input jet ``i``.
+
+    Per-particle outputs are ``(n_jets, width)`` arrays padded with NaN / −1, the input's
+    real particles first (aligned with its slots when the padding comes last, the usual
+    convention).
+    """
+
+    def __init__(self, final: Path, num_entries: int, width: int | None):
+        super().__init__(final)
+        import h5py
+
+        self.file = h5py.File(self.tmp, "w")
+        self.num_entries = int(num_entries)
+        self.width = width
+
+    def _padded(self, values: ak.Array) -> np.ndarray:
+        width = self.width or int(ak.max(ak.num(values, axis=1), initial=0))
+        flat = ak.flatten(values, axis=None)
+        fill = -1 if np.asarray(flat).dtype.kind in "iu" else np.nan
+        return ak.to_numpy(ak.fill_none(ak.pad_none(values, width, axis=1, clip=True), fill))
+
+    def _write(self, columns: Mapping[str, Any]) -> None:
+        start = self.entries
+        for name, values in columns.items():
+            if isinstance(values, ak.Array) and values.ndim == 2:
+                values = self._padded(values)
+            values = np.asarray(ak.to_numpy(values) if isinstance(values, ak.Array) else values)
+            if name not in self.file:
+                self.file.create_dataset(
+                    name, shape=(self.num_entries, *values.shape[1:]), dtype=values.dtype
+                )
+            self.file[name][start : start + len(values)] = values
+
+    def _close(self) -> None:
+        self.file.close()
+
+
+def open_output(final: Path, source: InputFile, particle_names: Sequence[str]) -> _PartialOutput:
+    """The writer of the predictions of ``source``, in its format."""
+    if source.format == "parquet":
+        return _ParquetOutput(final)
+    if source.format == "hdf5":
+        return _HDF5Output(final, source.num_entries, source.width)
+    return _OutputFile(final, source.tree, particle_names)
 
 
 def _remove_stale_partials(final: Path) -> None:
@@ -690,13 +796,16 @@ def make_predictor(
     device: str | torch.device | None = None,
     bucket: bool = True,
     vertex_threshold: float = 0.5,
+    mapping: Any = None,
 ) -> Predictor:
     """A :class:`Predictor` from a model directory / Hub name / head instance.
 
     ``processor`` defaults to the model directory's ``preprocessor_config.json``.
-    ``max_particles`` overrides the processor's. ``onnx``: ``True`` runs ONNX Runtime on the
-    directory's ``model.onnx`` (exported with :func:`jetfm.onnx_export.export_onnx` to a
-    scratch file when absent), a path runs that file.
+    ``max_particles`` and ``mapping`` (a :class:`~jetfm.data.BranchMapping`, for input files
+    laid out differently from the training files) override the processor's. ``onnx``:
+    ``True`` runs ONNX Runtime on the directory's ``model.onnx`` (exported with
+    :func:`jetfm.onnx_export.export_onnx` to a scratch file when absent), a path runs that
+    file.
     """
     if isinstance(model, Predictor):
         return model
@@ -722,6 +831,8 @@ def make_predictor(
         if max_particles < 1:
             raise JetFMError(f"max_particles must be ≥ 1; got {max_particles}")
         processor = JetProcessor(**{**processor.to_dict(), "max_particles": int(max_particles)})
+    if mapping is not None:
+        processor = JetProcessor(**{**processor.to_dict(), "branch_mapping": mapping.to_dict()})
     kwargs = dict(batch_size=batch_size, bucket=bucket, device=device,
                   vertex_threshold=vertex_threshold)  # fmt: skip
     if not onnx:
@@ -780,6 +891,7 @@ def predict_files(
     overwrite: bool = False,
     progress: bool = True,
     on_chunk: Callable[[str, int, int], None] | None = None,
+    mapping: Any = None,
 ) -> dict[str, Any]:
     """Predict every input file into ``out_dir/<same name>`` (same tree, same entry order).
 
@@ -803,6 +915,8 @@ def predict_files(
         progress: tqdm progress bar with jets/s.
         on_chunk: called as ``on_chunk(path, entries_done, entries_total)`` after each chunk
             is written (progress reporting; tests use it to interrupt a run).
+        mapping: a :class:`~jetfm.data.BranchMapping` for inputs laid out differently from
+            the model's training files (default: the processor's).
 
     Returns:
         Summary: ``files`` (predicted now), ``files_skipped`` (already done), ``jets``,
@@ -814,7 +928,7 @@ def predict_files(
     t0 = time.perf_counter()
     predictor = make_predictor(
         model, processor, batch_size=batch_size, max_particles=max_particles, onnx=onnx,
-        device=device, bucket=bucket, vertex_threshold=vertex_threshold,
+        device=device, bucket=bucket, vertex_threshold=vertex_threshold, mapping=mapping,
     )  # fmt: skip
     if step_size < 1:
         raise JetFMError(f"step_size must be ≥ 1; got {step_size}")
@@ -830,7 +944,7 @@ def predict_files(
     particle_outputs = [n for n in predictor.output_names if n.startswith("part_")]
     tally = _Tally()
     written: list[Path] = []
-    current: _OutputFile | None = None
+    current: _PartialOutput | None = None
     total = sum(f.num_entries for f in todo)
     bar = tqdm(total=total, unit="jet", unit_scale=True, desc="predict", disable=not progress)
     try:
@@ -839,7 +953,7 @@ def predict_files(
             if current is None or current.final != targets[f.path]:
                 _remove_stale_partials(targets[f.path])
                 group = [n for n in f.particle_group if n not in particle_outputs]
-                current = _OutputFile(targets[f.path], f.tree, particle_outputs + group)
+                current = open_output(targets[f.path], f, particle_outputs + group)
             current.extend(chunk_outputs(predictor, prepared))
             tally.add(prepared)
             bar.update(len(prepared.chunk))
@@ -936,6 +1050,7 @@ def predict(
     bucket: bool = True,
     vertex_threshold: float = 0.5,
     workers: int = 0,
+    mapping: Any = None,
 ) -> ak.Array:
     """Predictions for files or in-memory arrays, one record per input entry, in order.
 
@@ -954,7 +1069,7 @@ def predict(
     """
     predictor = make_predictor(
         model, processor, batch_size=batch_size, max_particles=max_particles, onnx=onnx,
-        device=device, bucket=bucket, vertex_threshold=vertex_threshold,
+        device=device, bucket=bucket, vertex_threshold=vertex_threshold, mapping=mapping,
     )  # fmt: skip
     spec = predictor.read_spec()
     if isinstance(data, (ak.Array, Mapping)):

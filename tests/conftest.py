@@ -18,4 +18,5 @@ torch.set_num_threads(1)
 pytest_plugins = [
     "tests.fixtures_data",  # synthetic JetClass-layout ROOT files (fast, no Pythia)
     "tests.fixtures_pythia",  # real Pythia 8 jets, generated once per session
+    "tests.fixtures_formats",  # the same jets as TTree, RNTuple, parquet and HDF5
 ]

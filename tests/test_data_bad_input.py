@@ -96,11 +96,19 @@ def test_wrong_tree_lists_trees(tmp_path):
         JetDataset(path)
 
 
-def test_rntuple_is_refused_clearly(tmp_path):
+def test_a_histogram_named_like_the_tree_is_refused_clearly(tmp_path):
+    path = tmp_path / "h.root"
+    with uproot.recreate(path) as fh:
+        fh["tree"] = np.histogram(np.arange(10.0), bins=5)
+    with pytest.raises(DataError, match=r"h\.root: 'tree' is a .*not a TTree or RNTuple"):
+        JetDataset(path, targets=())
+
+
+def test_rntuple_missing_branches_are_named(tmp_path):
     path = tmp_path / "rn.root"
     with uproot.recreate(path) as fh:  # uproot >= 5.7 writes an RNTuple for a plain dict
         fh["tree"] = {"part_px": ak.Array([[1.0, 2.0]]), "part_py": ak.Array([[1.0, 2.0]])}
-    with pytest.raises(DataError, match=r"rn\.root: 'tree' is a .*not a TTree"):
+    with pytest.raises(DataError, match=r"rn\.root: tree 'tree' is missing .*'part_pz'"):
         JetDataset(path, targets=())
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 
+from jetfm.commands import add_branch_map_argument
+
 NAME = "evaluate"
 HELP = "compute test metrics (and plots) of a fine-tuned or pre-trained model"
 
@@ -25,11 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="fine-tuned checkpoint (folder, short name or Hub id), or a pre-training one",
     )
-    parser.add_argument("--data", required=True, help="labelled ROOT files (path, glob, dir)")
+    parser.add_argument(
+        "--data", required=True, help="labelled ROOT, parquet or HDF5 files (path, glob, dir)"
+    )
     parser.add_argument("--plots", default=None, help="directory for PNG plots")
     parser.add_argument("--output", default="metrics.json", help="metrics JSON file")
     parser.add_argument("--batch-size", type=int, default=256, help="jets per batch")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_branch_map_argument(parser)
     parser.add_argument(
         "--skip-other-classes",
         action="store_true",
@@ -39,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jetfm.data import BranchMapping
     from jetfm.evaluation import evaluate_checkpoint
     from jetfm.metrics import format_table, write_metrics
 
@@ -46,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, args.data, plots_dir=args.plots, batch_size=args.batch_size,
         progress=not args.no_progress,
         other_classes="skip" if args.skip_other_classes else "raise",
+        mapping=BranchMapping.from_option(args.branch_map),
     )  # fmt: skip
     print(format_table(metrics))
     path = write_metrics(metrics, args.output)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from jetfm.commands import add_branch_map_argument
+
 NAME = "finetune"
 HELP = "fine-tune a pretrained model for tagging, CWoLa, track ID or vertex finding"
 
@@ -40,8 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(tiny/small/base, implies --from-scratch)",
     )
     parser.add_argument("--task", required=True, choices=TASK_CHOICES, help="what to learn")
-    parser.add_argument("--train", required=True, help="training ROOT files (path, glob, dir)")
-    parser.add_argument("--val", required=True, help="validation ROOT files (early stopping)")
+    parser.add_argument(
+        "--train", required=True, help="training ROOT, parquet or HDF5 files (path, glob, dir)"
+    )
+    parser.add_argument("--val", required=True, help="validation files (early stopping)")
     parser.add_argument("--output", required=True, help="output checkpoint directory")
     parser.add_argument("--mode", default="full", choices=MODE_CHOICES, help="fine-tuning mode")
     parser.add_argument(
@@ -128,6 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="early stopping: evaluations without improvement (0: off)",
     )
     parser.add_argument("--evals", type=int, default=5, help="validation passes per run")
+    add_branch_map_argument(parser)
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -136,6 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jetfm.data import BranchMapping
     from jetfm.finetuning import finetune
     from jetfm.metrics import format_table
 
@@ -170,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         evals_per_run=args.evals,
         lora_rank=args.lora_rank,
         config_overrides=overrides,
+        mapping=BranchMapping.from_option(args.branch_map),
         compile=args.compile,
     )
     print(format_table(result.metrics))

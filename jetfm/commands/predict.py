@@ -1,7 +1,9 @@
-"""Run a fine-tuned model over ROOT files and write its predictions, file by file.
+"""Run a fine-tuned model over jet files and write its predictions, file by file.
 
-For every input file an output file of the same name is written to ``--out`` with the same
-tree and the same entries in the same order: ``score_<label>`` per jet (jet tagging),
+For every input file an output file of the same name and format is written to ``--out``
+with the same entries in the same order (ROOT: a tree of the same name, a friend of the
+input's; parquet: a file of the same rows; HDF5: one dataset per output, row ``i`` for jet
+``i``): ``score_<label>`` per jet (jet tagging),
 jagged ``part_prob_<origin>`` / ``part_pred_origin`` (track identification) or
 ``part_pred_vtx`` (vertex finding), aligned with the input particles in their original order
 (NaN / −1 where a particle was not evaluated). Jets that cannot be evaluated (no
@@ -15,15 +17,19 @@ from __future__ import annotations
 
 import argparse
 
+from jetfm.commands import add_branch_map_argument
+
 NAME = "predict"
-HELP = "run a fine-tuned model over ROOT files; one prediction file per input, same entries"
+HELP = "run a fine-tuned model over jet files; one prediction file per input, same entries"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help="fine-tuned model directory (or Hub name) with its processor"
     )
-    parser.add_argument("--data", required=True, nargs="+", help="ROOT files, globs or directories")
+    parser.add_argument(
+        "--data", required=True, nargs="+", help="ROOT, parquet or HDF5 files, globs or dirs"
+    )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--batch-size", type=int, default=256, help="jets per forward pass")
     parser.add_argument(
@@ -63,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_branch_map_argument(parser)
 
 
 def _copy_spec(text: str) -> str | list[str] | None:
@@ -75,6 +82,7 @@ def _copy_spec(text: str) -> str | list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jetfm.data import BranchMapping
     from jetfm.inference import predict_files
 
     summary = predict_files(
@@ -92,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         vertex_threshold=args.vertex_threshold,
         overwrite=args.overwrite,
         progress=not args.no_progress,
+        mapping=BranchMapping.from_option(args.branch_map),
     )
     skipped = summary["skipped_empty"] + summary["skipped_nonfinite"]
     print(

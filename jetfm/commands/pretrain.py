@@ -34,6 +34,8 @@ ENCODER_DELAY = 0.25
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``jetfm tokenizer train``."""
+    from jetfm.commands import add_branch_map_argument
+
     parser.add_argument("--data", required=True, help="training ROOT files (glob, dir or file)")
     parser.add_argument("--val", default=None, help="validation ROOT files (glob)")
     parser.add_argument("--output", required=True, help="output checkpoint directory")
@@ -62,6 +64,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-steps", type=int, default=500, help="checkpoint every N steps")
     parser.add_argument("--logging-steps", type=int, default=50, help="log every N steps")
     parser.add_argument("--resume", action="store_true", help="resume from the last checkpoint-*")
+    add_branch_map_argument(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -185,6 +188,7 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
     from jetfm.data.feature_cache import cached_features
     from jetfm.data.processor import JetProcessor
     from jetfm.data.reading import detect_feature_groups
+    from jetfm.data.schema import BranchMapping
     from jetfm.errors import JetFMError
 
     if args.streaming and args.max_steps <= 0:
@@ -206,11 +210,14 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
         # the backbone learnt on these statistics: refitting them would shift its inputs
         processor = processor_for_continuation(init, args.data, args.groups)
     else:
+        mapping = BranchMapping.from_option(getattr(args, "branch_map", None))
         if args.groups == "auto":
-            groups = detect_feature_groups(args.data)
+            groups = detect_feature_groups(args.data, mapping)
         else:
             groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
-        processor = JetProcessor(feature_groups=groups, max_particles=args.max_particles)
+        processor = JetProcessor(
+            feature_groups=groups, max_particles=args.max_particles, branch_mapping=mapping
+        )
         processor.fit(args.data, progress=False)
     buckets = bucket_lengths(args, processor.max_particles)
     features = None

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 
+from jetfm.commands import add_branch_map_argument
+
 NAME = "stats"
-HELP = "fit per-feature mean/std over ROOT files and save them (preprocessor_config.json)"
+HELP = "fit per-feature mean/std over jet files and save them (preprocessor_config.json)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, nargs="+", help="ROOT files, globs or directories")
+    parser.add_argument(
+        "--data", required=True, nargs="+", help="ROOT, parquet or HDF5 files, globs or directories"
+    )
     parser.add_argument("--output", required=True, help="directory to write the processor to")
     parser.add_argument(
         "--feature-groups",
@@ -22,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="feature groups to read (default: every group the files have)",
     )
     parser.add_argument("--max-particles", type=int, default=128, help="leading particles kept")
-    parser.add_argument("--branch-map", default=None, help="YAML file mapping branch names")
+    add_branch_map_argument(parser)
     parser.add_argument("--labels", nargs="+", default=None, help="class names (default: all)")
     parser.add_argument("--nan-policy", choices=("raise", "skip"), default="raise")
     parser.add_argument("--max-jets", type=int, default=None, help="fit on the first N jets")
@@ -31,15 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from jetfm.data import BranchMapping, JetProcessor, detect_feature_groups
-    from jetfm.errors import DataError
 
-    if args.branch_map:
-        try:
-            mapping = BranchMapping.from_yaml(args.branch_map)
-        except (OSError, ValueError) as err:
-            raise DataError(f"--branch-map: {err}") from err
-    else:
-        mapping = BranchMapping()
+    mapping = BranchMapping.from_option(args.branch_map) or BranchMapping()
     groups = args.feature_groups or detect_feature_groups(args.data, mapping)
     processor = JetProcessor(
         feature_groups=groups,

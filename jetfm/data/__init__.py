@@ -1,4 +1,5 @@
-"""Data path: ROOT files → awkward arrays → feature groups → normalised, padded batches.
+"""Data path: ROOT / parquet / HDF5 files → awkward arrays → feature groups → normalised,
+padded batches.
 
 Public API::
 
@@ -12,6 +13,7 @@ Public API::
 from jetfm.data.batching import JetCollator, chunk_to_batch, dataset_to_batch, pad_flat
 from jetfm.data.datasets import JetDataset, StreamingJetDataset, distributed_rank_world
 from jetfm.data.features import FeatureChunk, compute_features, wrap_phi
+from jetfm.data.formats import FORMATS, detect_format
 from jetfm.data.processor import JetProcessor
 from jetfm.data.reading import (
     DEFAULT_FEATURE_GROUPS,
@@ -23,6 +25,7 @@ from jetfm.data.reading import (
     WorkUnit,
     detect_feature_groups,
     expand_paths,
+    groups_for_files,
     iter_raw_chunks,
     open_file,
     plan_work,
@@ -43,6 +46,7 @@ __all__ = [
     "BranchMapping",
     "DEFAULT_FEATURE_GROUPS",
     "FEATURE_GROUPS",
+    "FORMATS",
     "FeatureChunk",
     "IGNORE_INDEX",
     "JETCLASS_LABELS",
@@ -63,8 +67,10 @@ __all__ = [
     "compute_features",
     "dataset_to_batch",
     "detect_feature_groups",
+    "detect_format",
     "distributed_rank_world",
     "expand_paths",
+    "groups_for_files",
     "iter_raw_chunks",
     "open_file",
     "pad_flat",

@@ -1,4 +1,4 @@
-"""Torch datasets over JetClass-layout ROOT files: eager (in memory) and streaming.
+"""Torch datasets over jet files (ROOT, parquet, HDF5): eager (in memory) and streaming.
 
 Both yield the same per-jet dicts of *unpadded* numpy arrays (``kinematics`` ``(n_i, 7)``,
 ``pid``, ``tracks``, and the requested targets), in file/entry order, dropping invalid jets

@@ -1,4 +1,8 @@
-"""Reading JetClass-layout ROOT files: paths, opening, branch checks, validation, chunks.
+"""Reading JetClass-layout files: paths, opening, branch checks, validation, chunks.
+
+ROOT files (TTree or RNTuple) are read with uproot; parquet and HDF5 files through the
+tables of :mod:`jetfm.data.formats`, which present their columns like a tree's branches, so
+everything below (work units, checks, validation) is the same for every format.
 
 Everything a user can get wrong about their files is caught here and raised as a
 :class:`~jetfm.errors.DataError` naming the file and the tree/branch/entry, so nothing fails
@@ -37,6 +41,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from jetfm.data.formats import EXTENSIONS, detect_format, is_table, open_table, short_message
 from jetfm.data.schema import FEATURE_GROUPS, JETCLASS_LABELS, REQUIRED_GROUP, BranchMapping
 from jetfm.errors import DataError
 
@@ -139,7 +144,8 @@ def _has_magic(text: str) -> bool:
 
 
 def expand_paths(paths: PathsLike) -> list[Path]:
-    """Files named by a path, a glob, a directory (its ``*.root``) or a list of those.
+    """Files named by a path, a glob, a directory (its ``*.root``, ``*.parquet``, ``*.h5``
+    ... files) or a list of those.
 
     Raises DataError for an empty glob (naming the pattern) or a missing file. Order is kept
     (globs sorted) and duplicates dropped.
@@ -156,9 +162,12 @@ def expand_paths(paths: PathsLike) -> list[Path]:
                 raise DataError(f"no files match the pattern {text!r}")
             out.extend(Path(f) for f in found)
         elif os.path.isdir(text):
-            found = sorted(glob.glob(os.path.join(text, "*.root")))
+            endings = tuple(e for ends in EXTENSIONS.values() for e in ends)
+            found = sorted(f for f in glob.glob(os.path.join(text, "*")) if f.endswith(endings))
             if not found:
-                raise DataError(f"directory {text!r} contains no *.root files")
+                raise DataError(
+                    f"directory {text!r} contains no *.root files (nor {list(endings[1:])})"
+                )
             out.extend(Path(f) for f in found)
         elif os.path.isfile(text):
             out.append(Path(text))
@@ -185,18 +194,16 @@ def open_file(path: str | os.PathLike) -> Any:
         )
     except Exception as err:  # uproot raises many types for bad files; name the file
         raise DataError(
-            f"{path}: cannot be read as a ROOT file ({type(err).__name__}: {_short(err)}); "
-            "is it truncated, corrupt or not a ROOT file?"
+            f"{path}: cannot be read as a ROOT file ({type(err).__name__}: "
+            f"{short_message(err)}); is it truncated, corrupt or not a ROOT file?"
         ) from err
 
 
-def _short(err: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[:limit] + "…"
+_TREE_CLASSES = ("TTree", "TNtuple", "ROOT::RNTuple")
 
 
 def get_tree(file: Any, path: str | os.PathLike, tree_name: str) -> Any:
-    """The TTree ``tree_name`` of an open file; DataError listing the trees present."""
+    """The TTree or RNTuple ``tree_name`` of an open file; DataError listing those present."""
     import uproot
 
     try:
@@ -204,9 +211,9 @@ def get_tree(file: Any, path: str | os.PathLike, tree_name: str) -> Any:
     except Exception as err:
         raise DataError(
             f"{path}: the file's directory cannot be read ({type(err).__name__}: "
-            f"{_short(err)}); is it truncated or corrupt?"
+            f"{short_message(err)}); is it truncated or corrupt?"
         ) from err
-    trees = sorted({k.split(";")[0] for k, v in classnames.items() if v in ("TTree", "TNtuple")})
+    trees = sorted({k.split(";")[0] for k, v in classnames.items() if v in _TREE_CLASSES})
     if tree_name not in {k.split(";")[0] for k in classnames}:
         raise DataError(
             f"{path}: no tree {tree_name!r}; trees present: {trees or 'none'} "
@@ -216,22 +223,46 @@ def get_tree(file: Any, path: str | os.PathLike, tree_name: str) -> Any:
         obj = file[tree_name]
     except Exception as err:
         raise DataError(
-            f"{path}: tree {tree_name!r} cannot be read ({type(err).__name__}: {_short(err)}); "
-            "is the file truncated or corrupt?"
+            f"{path}: tree {tree_name!r} cannot be read ({type(err).__name__}: "
+            f"{short_message(err)}); is the file truncated or corrupt?"
         ) from err
-    if not isinstance(obj, uproot.behaviors.TTree.TTree):
+    if not isinstance(obj, (uproot.behaviors.TTree.TTree, uproot.behaviors.RNTuple.RNTuple)):
         raise DataError(
-            f"{path}: {tree_name!r} is a {type(obj).__name__}, not a TTree; trees present: "
-            f"{trees or 'none'} (uproot ≥ 5.7 writes RNTuple by default; use file.mktree)"
+            f"{path}: {tree_name!r} is a {type(obj).__name__}, not a TTree or RNTuple; trees "
+            f"present: {trees or 'none'}"
         )
     return obj
 
 
-class TreeReader:
-    """Keeps one file open at a time (a worker walks its units file by file)."""
+def open_tree(path: str | os.PathLike, mapping: BranchMapping) -> tuple[Any, Any]:
+    """(handle to close, tree-like table) of a ROOT, parquet or HDF5 file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"input file {path!r} does not exist")
+    fmt = detect_format(path)
+    if fmt == "root":
+        file = open_file(path)
+        try:
+            return file, get_tree(file, path, mapping.tree)
+        except BaseException:
+            file.close()
+            raise
+    table = open_table(path, mapping, fmt)
+    return table, table
 
-    def __init__(self, tree_name: str):
-        self.tree_name = tree_name
+
+class TreeReader:
+    """Keeps one file open at a time (a worker walks its units file by file).
+
+    ``mapping`` (or just a tree name) says which tree of a ROOT file to read and, for parquet
+    and HDF5 files, how their columns are laid out.
+    """
+
+    def __init__(self, mapping: BranchMapping | str):
+        self.mapping = (
+            mapping if isinstance(mapping, BranchMapping) else BranchMapping(tree=mapping)
+        )
+        self.tree_name = self.mapping.tree
         self._path: str | None = None
         self._file: Any = None
         self._tree: Any = None
@@ -239,8 +270,7 @@ class TreeReader:
     def tree(self, path: str) -> Any:
         if path != self._path:
             self.close()
-            self._file = open_file(path)
-            self._tree = get_tree(self._file, path, self.tree_name)
+            self._file, self._tree = open_tree(path, self.mapping)
             self._path = path
         return self._tree
 
@@ -277,7 +307,7 @@ def available_groups(keys: Sequence[str], mapping: BranchMapping) -> tuple[str, 
 
 
 def _with_tree(path: str | os.PathLike, mapping: BranchMapping, fn: Any) -> Any:
-    with TreeReader(mapping.tree) as reader:
+    with TreeReader(mapping) as reader:
         return fn(reader.tree(os.fspath(path)))
 
 
@@ -303,6 +333,35 @@ def detect_feature_groups(
     return common or (REQUIRED_GROUP,)
 
 
+def groups_for_files(
+    paths: Sequence[PathsLike],
+    groups: Sequence[str],
+    mapping: BranchMapping | None = None,
+    what: str = "the model",
+) -> tuple[str, ...]:
+    """The ``groups`` every file of every entry of ``paths`` has (e.g. train and validation).
+
+    Used when a checkpoint knows more groups than the files provide (a model pre-trained
+    with particle ID, fine-tuned on four-vectors only): the missing groups are left out and
+    that is logged once, instead of a missing-branch error.
+    """
+    present = set(FEATURE_GROUPS)
+    for item in paths:
+        present &= set(detect_feature_groups(item, mapping))
+    usable = tuple(g for g in groups if g in present)
+    dropped = [g for g in groups if g not in present]
+    if dropped:
+        logger.info(
+            "%s reads feature groups %s; the files have only %s, so %s are left out "
+            "(choose with --feature-groups / feature_groups=)",
+            what,
+            list(groups),
+            list(usable),
+            dropped,
+        )
+    return usable
+
+
 def resolve_label_names(paths: PathsLike, mapping: BranchMapping | None = None) -> tuple[str, ...]:
     """``mapping.labels`` if set, else every ``label_*`` branch of the first file (JetClass
     order: :data:`~jetfm.data.schema.JETCLASS_LABELS` first, then the others sorted)."""
@@ -310,8 +369,13 @@ def resolve_label_names(paths: PathsLike, mapping: BranchMapping | None = None) 
     if mapping.labels:
         return tuple(mapping.labels)
     first = expand_paths(paths)[0]
-    keys = _with_tree(first, mapping, lambda t: list(t.keys()))
-    return label_names_in(keys, mapping)
+
+    def names(tree: Any) -> tuple[str, ...]:
+        if is_table(tree) and tree.label_column is not None:
+            return tree.label_names  # a class-index column: index order
+        return label_names_in(list(tree.keys()), mapping)
+
+    return _with_tree(first, mapping, names)
 
 
 def plan_branches(tree: Any, path: str | os.PathLike, spec: ReadSpec) -> dict[str, str]:
@@ -342,14 +406,19 @@ def plan_branches(tree: Any, path: str | os.PathLike, spec: ReadSpec) -> dict[st
             problems.append(f"target {target!r} needs {missing}")
         plan.update(branches)
     if problems:
+        if is_table(tree):  # "name[i]" of an array of the wrong shape: say so precisely
+            for branch in plan.values():
+                if branch not in present:
+                    tree.explain_missing(branch)
         groups = available_groups(keys, mapping)
         hint = (
             f"feature groups available in this file: {list(groups)}"
             if REQUIRED_GROUP in groups
             else "not even the 4-vectors are there: map your names with BranchMapping"
         )
+        where = f"tree {mapping.tree!r}" if not is_table(tree) else f"the {tree.format} file"
         raise DataError(
-            f"{path}: tree {mapping.tree!r} is missing branches: {'; '.join(problems)}. "
+            f"{path}: {where} is missing branches: {'; '.join(problems)}. "
             f"Branches present: {sorted(keys)}. {hint}"
         )
     jet = {f: getattr(mapping, f) for f in BranchMapping.JET_FIELDS}
@@ -366,11 +435,19 @@ def plan_branches(tree: Any, path: str | os.PathLike, spec: ReadSpec) -> dict[st
 
 
 # --- reading and validating a chunk -----------------------------------------------------------
-def _is_float(arr: Any) -> bool:
+def _leaf_kind(arr: Any) -> str:
+    """numpy dtype kind of an array's values (``U`` for strings, ``O`` for records etc.)."""
     layout = ak.to_layout(arr)
     while hasattr(layout, "content"):
+        if layout.parameter("__array__") in ("string", "bytestring"):
+            return "U"
         layout = layout.content
-    return getattr(layout, "dtype", np.dtype("f8")).kind == "f"
+    dtype = getattr(layout, "dtype", None)
+    return dtype.kind if dtype is not None else "O"
+
+
+def _is_float(arr: Any) -> bool:
+    return _leaf_kind(arr) == "f"
 
 
 def _first(mask: np.ndarray) -> int:
@@ -402,6 +479,12 @@ def validate_arrays(
         except (KeyError, ak.errors.FieldNotFoundError, ValueError) as err:
             raise DataError(f"{where}: branch {branch!r} is missing from the input") from err
         arr = ak.Array(arr) if not isinstance(arr, ak.Array) else arr
+        kind = _leaf_kind(arr)
+        if kind not in "biuf":
+            raise DataError(
+                f"{where}: branch {branch!r} is not numeric (type {arr.type}); map "
+                f"{field!r} to a numeric column"
+            )
         n = len(arr) if n is None else n
         if len(arr) != n:
             raise DataError(f"{where}: branch {branch!r} has {len(arr)} entries, others have {n}")
@@ -497,8 +580,8 @@ def read_unit(reader: TreeReader, unit: WorkUnit, spec: ReadSpec) -> RawChunk:
     except Exception as err:  # decompression / deserialisation failures of a corrupt file
         raise DataError(
             f"{unit.path}: reading entries {unit.entry_start}–{unit.entry_stop} of tree "
-            f"{spec.mapping.tree!r} failed ({type(err).__name__}: {_short(err)}); the file is "
-            "probably truncated or corrupt"
+            f"{spec.mapping.tree!r} failed ({type(err).__name__}: {short_message(err)}); the "
+            "file is probably truncated or corrupt"
         ) from err
     return validate_arrays(arrays, plan, spec, unit.path, unit.entry_start, unit.file_index)
 
@@ -530,7 +613,7 @@ def plan_work(paths: PathsLike, spec: ReadSpec, step_size: int) -> FilePlan:
     units: list[WorkUnit] = []
     entries: list[int] = []
     empty: list[str] = []
-    with TreeReader(spec.mapping.tree) as reader:
+    with TreeReader(spec.mapping) as reader:
         for index, path in enumerate(files):
             tree = reader.tree(path)
             plan_branches(tree, path, spec)
@@ -552,6 +635,6 @@ def plan_work(paths: PathsLike, spec: ReadSpec, step_size: int) -> FilePlan:
 
 def iter_raw_chunks(units: Sequence[WorkUnit], spec: ReadSpec) -> Iterator[RawChunk]:
     """Read the given units in order, one file open at a time."""
-    with TreeReader(spec.mapping.tree) as reader:
+    with TreeReader(spec.mapping) as reader:
         for unit in units:
             yield read_unit(reader, unit, spec)

@@ -1,6 +1,7 @@
 """The input convention: branch names, feature groups, labels and truth.
 
-jetfm reads the JetClass ROOT layout (tree ``tree``): jagged ``part_*`` branches, per-jet
+jetfm reads the JetClass layout (tree ``tree``; ROOT TTree or RNTuple, parquet or HDF5):
+jagged ``part_*`` branches, per-jet
 ``jet_*`` branches, one-hot ``label_*`` branches and, for the tracking tasks, the per-particle
 truth ``part_origin`` and ``part_vtx``. :class:`BranchMapping` lets users rename every branch
 and the tree; :data:`FEATURE_GROUPS` defines what the model sees.
@@ -71,6 +72,17 @@ class BranchMapping:
 
     ``labels`` lists the class names (branch ``label_prefix + name``); ``None`` means "every
     ``label_*`` branch found in the first file", in JetClass order.
+
+    parquet and HDF5 files use the same names for their columns/datasets, plus:
+
+    * a component of a padded ``(n_jets, n_particles, k)`` array is ``"name[i]"``, e.g. the
+      top-tagging layout ``energy: "Pmu[0]"``, ``px: "Pmu[1]"``, ...;
+    * ``mask``: the ``(n_jets, n_particles)`` real-particle mask of padded arrays (default:
+      a column named ``mask`` if present, else slots whose four-vector is all zero are padding);
+    * ``label``: labels as one column of class indices or a ``(n_jets, n_classes)`` one-hot
+      array, instead of ``label_*`` columns; ``label_classes`` names the classes in index order
+      (default ``"0"``, ``"1"``, ...);
+    * ``tree``: the HDF5 group holding the datasets (the file's root when ``tree`` is absent).
     """
 
     tree: str = "tree"
@@ -101,6 +113,10 @@ class BranchMapping:
     labels: list[str] | None = None
     origin: str = "part_origin"
     vertex: str = "part_vtx"
+    # columnar files (parquet, HDF5): see jetfm.data.formats
+    label: str | None = None  # one column of class indices, or a (n_jets, n_classes) one-hot
+    label_classes: list[str] | None = None  # class names of the indices of ``label``, in order
+    mask: str | None = None  # (n_jets, n_particles) real-particle mask of padded arrays
 
     # Which mapping fields feed which feature group (used for error messages and reading).
     GROUP_FIELDS = {
@@ -125,6 +141,18 @@ class BranchMapping:
         if unknown:
             raise ValueError(f"unknown branch-mapping keys {unknown}; known keys: {sorted(known)}")
         return cls(**dict(data))
+
+    @classmethod
+    def from_option(cls, path: str | Path | None) -> BranchMapping | None:
+        """The mapping of a ``--branch-map`` YAML file (None without one); DataError if bad."""
+        if path is None:
+            return None
+        from jetfm.errors import DataError
+
+        try:
+            return cls.from_yaml(path)
+        except (OSError, ValueError) as err:
+            raise DataError(f"--branch-map: {err}") from err
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> BranchMapping:
