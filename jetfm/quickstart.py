@@ -79,6 +79,7 @@ def run_quickstart(
     workers: int | None = None,
     seed: int = 42,
     progress: bool = True,
+    style: str = "default",
     echo: Callable[[str], None] = print,
 ) -> QuickstartResult:
     """Fine-tune and evaluate a jet tagger on freshly generated jets, offline.
@@ -92,6 +93,7 @@ def run_quickstart(
         batch_size / lr / seed: fine-tuning settings.
         workers: generator processes (default: up to 4, at most the CPU count).
         progress: progress bars for generation, training and evaluation.
+        style: the plots' style, ``default``, ``CMS`` or ``ATLAS`` (through mplhep).
         echo: where the step headers and the final table go.
 
     Raises:
@@ -107,7 +109,9 @@ def run_quickstart(
     from jetfm.generation.processes import SUPPORTED_CLASSES
     from jetfm.hub import resolve_pretrained
     from jetfm.metrics import format_table, write_metrics
+    from jetfm.plots import check_style
 
+    check_style(style)  # before minutes of generation and training
     out = Path(output_dir)
     # every class the generator supports: its files carry a label branch for each of them,
     # so the tagger's classes are exactly those
@@ -159,7 +163,7 @@ def run_quickstart(
     start = time.perf_counter()
     plots_dir = out / "plots"
     metrics = evaluate_checkpoint(model_dir, str(data["test"]), plots_dir=plots_dir,
-                                  progress=progress)  # fmt: skip
+                                  progress=progress, style=style)  # fmt: skip
     seconds["evaluate"] = time.perf_counter() - start
     write_metrics(metrics, out / "metrics.json")
     plots = sorted(plots_dir.glob("*.png"))
