@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import math
 import os
@@ -188,6 +189,27 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
     if not Path(path).exists() and path in SIZE_PRESETS:
         return path
     return str(resolve_pretrained(path))
+
+
+def hub_model_id(name_or_path: str | os.PathLike) -> str | None:
+    """The Hub repo id of a pretrained checkpoint given by name, Hub id or folder, as a model
+    card's ``base_model``: a shipped short name's repo, a Hub id as given, a folder's
+    recorded ``repo_id`` (``provenance.json``); ``None`` for a size preset or an unpublished
+    folder (a machine-local path names nothing on the Hub)."""
+    from jetfm.hub import known_checkpoints, repo_id_for
+
+    path = str(name_or_path)
+    folder = Path(path)
+    if folder.is_dir():
+        try:
+            return json.loads((folder / "provenance.json").read_text()).get("repo_id") or None
+        except (OSError, ValueError):
+            return None
+    if path in SIZE_PRESETS:
+        return None
+    if path in known_checkpoints() or path.count("/") == 1:
+        return repo_id_for(path)
+    return None
 
 
 def load_config(name_or_path: str | os.PathLike, **overrides: Any) -> JetFMConfig:
@@ -579,6 +601,7 @@ def finetune(
         raise JetFMError(f"layer_lr_decay must be in (0, 1], got {layer_lr_decay}")
     if layer_lr_decay != 1.0 and mode != "full":
         raise JetFMError(f"layer_lr_decay applies to mode='full' only, not {mode!r}")
+    base_model = None if from_scratch else hub_model_id(model)
     model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
     config = load_config(model)
     processor = load_processor(model, train, feature_groups)
@@ -614,6 +637,8 @@ def finetune(
     )
     info = finetuning_info(net.config)
     info["feature_groups"] = list(groups)
+    if base_model and not info["from_scratch"]:
+        info["base_model"] = base_model  # the model card's base_model
     if task == "cwola":
         info["cwola"] = {
             "signal": signal,
@@ -722,6 +747,7 @@ __all__ = [
     "apply_mode",
     "encoder_parameter",
     "finetuning_info",
+    "hub_model_id",
     "compute_metrics_fn",
     "cwola_true_auc",
     "default_schedule",
