@@ -101,7 +101,9 @@ def run_quickstart(
         CheckpointError: ``model`` cannot be found.
     """
     from jetfm.generation import require_extra
+    from jetfm.plots import check_style
 
+    check_style(style)  # before minutes of generation and training
     require_extra("jetfm quickstart (it generates its jets with Pythia 8)")
     from jetfm.evaluation import evaluate_checkpoint
     from jetfm.finetuning import finetune
@@ -109,9 +111,7 @@ def run_quickstart(
     from jetfm.generation.processes import SUPPORTED_CLASSES
     from jetfm.hub import resolve_pretrained
     from jetfm.metrics import format_table, write_metrics
-    from jetfm.plots import check_style
 
-    check_style(style)  # before minutes of generation and training
     out = Path(output_dir)
     # every class the generator supports: its files carry a label branch for each of them,
     # so the tagger's classes are exactly those

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -237,6 +238,22 @@ def test_unknown_plot_style_is_a_clear_error(tmp_path):
         P.plot_rejection_curves(np.array([0, 1]), np.eye(2), ["QCD", "W"], tmp_path / "r.png",
                                 style="LHCb")  # fmt: skip
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["evaluate", "quickstart"])
+def test_experiment_style_without_mplhep_fails_before_any_work(command, tmp_path, monkeypatch,
+                                                               capsys):  # fmt: skip
+    from jetfm.cli import main
+
+    monkeypatch.setitem(sys.modules, "mplhep", None)  # import now raises ImportError
+    args = {
+        "evaluate": ["--model", str(tmp_path / "no-model"), "--data", str(tmp_path),
+                     "--plots", str(tmp_path / "plots"), "--output", str(tmp_path / "m.json")],
+        "quickstart": ["--output", str(tmp_path / "qs"), "--jets-per-class", "8"],
+    }[command]  # fmt: skip
+    assert main([command, *args, "--style", "ATLAS"]) == 2
+    assert "plot style 'ATLAS' needs mplhep: pip install mplhep" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing read, nothing written
 
 
 def test_plots_are_written(tmp_path):
