@@ -7,8 +7,9 @@ QCD jet passes, the 95 % CL lower bound the test set allows ("> 67" for 0 of 200
 accuracy, balanced accuracy, per-class recall. Vertexing: adjusted Rand index per jet,
 fraction of perfectly reconstructed jets, b-vertex efficiency/purity, split by flavour.
 Prints a table, writes the metrics as JSON and, with --plots, ROC / confusion-matrix /
-ARI plots as PNG (--style CMS or ATLAS: the experiment's style, through mplhep). A pre-training checkpoint with its MPM decoder (a `jetfm pretrain` output,
-or a release such as mpm-flow-base) gets the masked-particle reconstruction check instead:
+ARI plots as PNG (--style CMS or ATLAS: the experiment's style, through mplhep). A
+pre-training checkpoint with its MPM decoder (a `jetfm pretrain` output, or a release such
+as mpm-flow-base) gets the masked-particle reconstruction check instead:
 how well the jets rebuilt from their visible and sampled particles recover their true mass
 (the data need no labels).
 """
