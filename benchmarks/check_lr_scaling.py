@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--large-batch", type=int, default=1024)
     parser.add_argument("--size", default="tiny")
     parser.add_argument("--target", default="diffusion")
+    parser.add_argument(
+        "--rules", default="sqrt,same,linear", help="large-batch runs: sqrt, same, linear"
+    )
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -50,12 +53,15 @@ def main(argv: list[str] | None = None) -> dict:
         write_jetclass_file(train, args.jets, seed=31, classes=classes, chunk_size=5000)
         write_jetclass_file(val, 2000, seed=32, classes=classes)
     big = args.large_batch
-    runs = {
-        "256 (reference)": (256, BASE_LR),
-        f"{big}, sqrt rule": (big, scaled_learning_rate(BASE_LR, big)),
-        f"{big}, same LR": (big, BASE_LR),
-        f"{big}, linear rule": (big, BASE_LR * big / 256),
+    rules = {
+        "sqrt": (f"{big}, sqrt rule", scaled_learning_rate(BASE_LR, big)),
+        "same": (f"{big}, same LR", BASE_LR),
+        "linear": (f"{big}, linear rule", BASE_LR * big / 256),
     }
+    runs = {"256 (reference)": (256, BASE_LR)}
+    for rule in args.rules.split(","):
+        name, lr = rules[rule]
+        runs[name] = (big, lr)
     results = {"machine": machine_info(), "settings": vars(args), "runs": {}}
     for name, (batch, lr) in runs.items():
         steps = args.jets_seen // batch

@@ -152,17 +152,23 @@ def evaluate_checkpoint(
     progress: bool = True,
     other_classes: str = "raise",
     mapping: Any = None,
+    style: str = "default",
 ) -> dict[str, Any]:
     """Metrics (and plots) of a fine-tuned checkpoint on labelled ROOT, parquet or HDF5 files.
 
     ``mapping`` (a :class:`~jetfm.data.BranchMapping`) replaces the branch mapping saved with
     the checkpoint, for files laid out differently from its training files.
 
+    ``style``: the plots' style, ``default``, ``CMS`` or ``ATLAS`` (the last two through
+    mplhep, :mod:`jetfm.plots`); checked before any jet is read.
+
     ``other_classes="skip"`` evaluates a tagger of some classes (``finetune(classes=...)``) on
     files that also hold others, dropping those jets; by default they are a DataError.
 
-    Tagging: accuracy, macro AUC, QCD rejection at 50 %/30 % signal efficiency per class
-    (``roc.png``, ``confusion_matrix.png``); CWoLa: the same on the true signal/background
+    Tagging: accuracy, macro AUC, QCD rejection at 50 %/30 % signal efficiency per class with
+    its 68 % interval, or the 95 % CL lower bound where no QCD jet passes
+    (:func:`jetfm.metrics.rejection_record`; ``roc.png`` with the band,
+    ``confusion_matrix.png``); CWoLa: the same on the true signal/background
     labels; track ID: accuracy, balanced accuracy, per-class recall
     (``confusion_matrix.png``); vertexing: ARI, perfect-jet fraction, b-vertex
     efficiency/purity, split by flavour (``ari.png``). A pre-training checkpoint with its
@@ -173,6 +179,8 @@ def evaluate_checkpoint(
     from jetfm.data import JetCollator, JetDataset
     from jetfm.hub import resolve_pretrained
 
+    if plots_dir is not None:
+        P.check_style(style)  # a missing mplhep fails now, not after the predictions
     folder = resolve_pretrained(model_dir)  # a folder, or a short name / Hub id
     if is_pretraining_checkpoint(folder):
         return evaluate_reconstruction(folder, data, plots_dir, batch_size, progress) | {
@@ -215,15 +223,16 @@ def evaluate_checkpoint(
             background = cw["background"]
         result |= M.tagging_metrics(labels, probs, names, background=background)
         if plots is not None:
-            P.plot_rejection_curves(labels, probs, names, plots / "roc.png", background)
-            P.plot_confusion_matrix(labels, probs.argmax(1), names, plots / "confusion_matrix.png")
+            P.plot_rejection_curves(labels, probs, names, plots / "roc.png", background, style)
+            P.plot_confusion_matrix(labels, probs.argmax(1), names,
+                                    plots / "confusion_matrix.png", style=style)  # fmt: skip
     elif task == "track-id":
         result |= M.track_id_metrics(pred["track_labels"], pred["predictions"])
         if plots is not None:
             keep = pred["track_labels"] != IGNORE_INDEX
             P.plot_confusion_matrix(
                 pred["track_labels"][keep], pred["predictions"][keep], TRACK_ORIGINS,
-                plots / "confusion_matrix.png", title="track origin",
+                plots / "confusion_matrix.png", title="track origin", style=style,
             )  # fmt: skip
     else:
         truth, tl, vert = pred["vertex_labels"], pred["track_labels"], pred["vertices"]
@@ -232,7 +241,7 @@ def evaluate_checkpoint(
             ari = M.adjusted_rand_index_per_jet(truth, vert, truth != IGNORE_INDEX)
             flavour = M.jet_flavour(tl)
             P.plot_ari_histogram(
-                {f: ari[flavour == f] for f in ("b", "c", "light")}, plots / "ari.png"
+                {f: ari[flavour == f] for f in ("b", "c", "light")}, plots / "ari.png", style
             )
     return result
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import math
 import os
@@ -88,17 +89,77 @@ POOLING_PREFIXES = ("cls_token", "class_attention.", "pool_norm.")
 #: 100 jets fine-tuned best and 125 steps lost about 10 points of accuracy (docs/results.md)
 FEW_STEPS = 200
 
+# The default schedule (:func:`default_schedule`). At about 1,000 labelled jets 250 steps of
+# 100 jets at LR 2e-3 fine-tuned best, pre-trained and from scratch alike (the LR chosen on
+# the validation set for both); 10 epochs of 256 jets, 40 steps, under-trained.
+#: fewest optimiser steps of a default run, whatever the data set's size
+MIN_STEPS = 250
+#: default epochs: the length of a default run on a data set large enough to exceed MIN_STEPS
+DEFAULT_EPOCHS = 10.0
+#: default batch: a tenth of the training jets (so an epoch is ≥ 10 steps), within these bounds
+MIN_BATCH_SIZE, MAX_BATCH_SIZE = 16, 256
+#: default peak learning rate (the head's; ``full`` mode ramps the backbone up to it)
+DEFAULT_LR = 2e-3
+#: default validation passes per run, and evaluations without improvement before stopping
+DEFAULT_EVALS, DEFAULT_PATIENCE = 10, 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Length of a fine-tuning run: ``batch_size`` jets per step, ``steps`` optimiser steps
+    (``epochs`` passes over the ``train_jets``)."""
+
+    train_jets: int
+    batch_size: int
+    steps: int
+
+    @property
+    def epochs(self) -> float:
+        return self.steps * self.batch_size / max(1, self.train_jets)
+
+
+def default_schedule(
+    train_jets: int,
+    *,
+    batch_size: int | None = None,
+    epochs: float | None = None,
+    max_steps: int | None = None,
+) -> Schedule:
+    """The fine-tuning schedule for ``train_jets`` jets; what is not given scales with them.
+
+    * batch size: a tenth of the training jets, clipped to [16, 256] (and never above the
+      jets there are): 100 at 1,000 jets, 256 from 2,560 jets on;
+    * steps: ``max_steps`` if given (> 0), else ``epochs`` passes if given, else
+      ``DEFAULT_EPOCHS`` (10) passes but at least ``MIN_STEPS`` (250) steps.
+
+    So 1,000 jets train 250 steps × 100 jets (25 epochs), 10,000 jets 400 steps × 256 jets
+    (10 epochs), and a large set its 10 epochs; early stopping on the validation set
+    (``finetune(early_stopping_patience=...)``) ends a run that stops improving sooner.
+    """
+    if train_jets < 1:
+        raise JetFMError("no training jets to fine-tune on")
+    if batch_size is None:
+        batch_size = min(train_jets, max(MIN_BATCH_SIZE, min(MAX_BATCH_SIZE, train_jets // 10)))
+    steps_per_epoch = math.ceil(train_jets / batch_size)
+    if max_steps is not None and max_steps > 0:
+        steps = int(max_steps)
+    elif epochs is not None:
+        steps = max(1, math.ceil(steps_per_epoch * epochs))
+    else:
+        steps = max(MIN_STEPS, math.ceil(steps_per_epoch * DEFAULT_EPOCHS))
+    return Schedule(train_jets, int(batch_size), steps)
+
 
 def few_steps_warning(total_steps: int, train_jets: int, batch_size: int) -> str | None:
     """The warning for a run too short to fine-tune well (``None`` when long enough): small
-    label sets with the default epochs give only a few dozen steps."""
+    label sets with few epochs give only a few dozen steps."""
     if total_steps >= FEW_STEPS:
         return None
     return (
         f"only {total_steps} optimiser steps ({train_jets} training jets, batch {batch_size}): "
         f"with about 1,000 labelled jets, 250 steps of 100 jets fine-tuned best and 125 steps "
-        f"lost about 10 points of tagging accuracy (docs/results.md); raise the epochs (--epochs, "
-        f"epochs=) or set the steps (--max-steps, max_steps=)"
+        f"lost about 10 points of tagging accuracy (docs/results.md); leave --epochs/--max-steps "
+        f"unset for the default schedule (at least {MIN_STEPS} steps), or raise them"
     )
 
 
@@ -128,6 +189,27 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
     if not Path(path).exists() and path in SIZE_PRESETS:
         return path
     return str(resolve_pretrained(path))
+
+
+def hub_model_id(name_or_path: str | os.PathLike) -> str | None:
+    """The Hub repo id of a pretrained checkpoint given by name, Hub id or folder, as a model
+    card's ``base_model``: a shipped short name's repo, a Hub id as given, a folder's
+    recorded ``repo_id`` (``provenance.json``); ``None`` for a size preset or an unpublished
+    folder (a machine-local path names nothing on the Hub)."""
+    from jetfm.hub import known_checkpoints, repo_id_for
+
+    path = str(name_or_path)
+    folder = Path(path)
+    if folder.is_dir():
+        try:
+            return json.loads((folder / "provenance.json").read_text()).get("repo_id") or None
+        except (OSError, ValueError):
+            return None
+    if path in SIZE_PRESETS:
+        return None
+    if path in known_checkpoints() or path.count("/") == 1:
+        return repo_id_for(path)
+    return None
 
 
 def load_config(name_or_path: str | os.PathLike, **overrides: Any) -> JetFMConfig:
@@ -446,10 +528,10 @@ def finetune(
     mode: str = "full",
     from_scratch: bool = False,
     max_train_jets: int | None = None,
-    epochs: float = 10.0,
+    epochs: float | None = None,
     max_steps: int = -1,
-    batch_size: int = 256,
-    lr: float = 5e-4,
+    batch_size: int | None = None,
+    lr: float = DEFAULT_LR,
     seed: int = 42,
     feature_groups: Sequence[str] | None = None,
     classes: Sequence[str] | None = None,
@@ -461,8 +543,8 @@ def finetune(
     ramp_fraction: float = 0.1,
     backbone_lr_scale: float = 1.0,
     layer_lr_decay: float = 1.0,
-    early_stopping_patience: int | None = 3,
-    evals_per_run: int = 5,
+    early_stopping_patience: int | None = DEFAULT_PATIENCE,
+    evals_per_run: int = DEFAULT_EVALS,
     lora_rank: int = 8,
     config_overrides: dict[str, Any] | None = None,
     mapping: Any = None,
@@ -479,8 +561,13 @@ def finetune(
         from_scratch: same architecture and config, random weights (the baseline).
         max_train_jets: use a random subset of this many training jets (data-efficiency
             studies; for ``cwola`` the cap on both mixtures together).
-        epochs / max_steps / batch_size / lr / seed: training settings (``max_steps > 0``
-            overrides ``epochs``).
+        epochs / max_steps / batch_size: the run's length; what is left unset scales with the
+            number of training jets (:func:`default_schedule`: batch = a tenth of the jets
+            within [16, 256], 10 epochs but at least 250 steps; 250 steps × 100 jets at 1,000
+            jets). ``max_steps > 0`` overrides ``epochs``.
+        lr: peak learning rate (2e-3: chosen on the validation set at 1,000 labels for
+            pre-trained and from-scratch models alike).
+        seed: seeds the subset, the head and the data order.
         feature_groups: input groups to use (default: all the model and data share).
         classes: tagging only: learn these classes (``label_*`` branch names, e.g.
             ``["QCD", "Tbqq"]``) instead of every class in the files.
@@ -494,7 +581,8 @@ def finetune(
         layer_lr_decay: in ``full`` mode, each encoder block learns at this factor × the LR of
             the block above it (the embedding lowest); 1 (default) → one encoder LR.
         early_stopping_patience: stop after this many evaluations without improvement of the
-            validation metric (``None``: never); the best checkpoint is kept.
+            validation metric (``None``: never); either way the checkpoint with the best
+            validation metric is restored at the end (``load_best_model_at_end``) and saved.
         evals_per_run: validation passes over the run (also the checkpoint cadence).
         lora_rank: adapter rank in ``lora`` mode.
         config_overrides: e.g. ``{"head_hidden_size": 0}`` for a linear probe.
@@ -527,6 +615,7 @@ def finetune(
         raise JetFMError(f"layer_lr_decay must be in (0, 1], got {layer_lr_decay}")
     if layer_lr_decay != 1.0 and mode != "full":
         raise JetFMError(f"layer_lr_decay applies to mode='full' only, not {mode!r}")
+    base_model = None if from_scratch else hub_model_id(model)
     model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
     config = load_config(model)
     processor = load_processor(model, train, feature_groups, mapping=mapping)
@@ -566,6 +655,8 @@ def finetune(
     )
     info = finetuning_info(net.config)
     info["feature_groups"] = list(groups)
+    if base_model and not info["from_scratch"]:
+        info["base_model"] = base_model  # the model card's base_model
     if task == "cwola":
         info["cwola"] = {
             "signal": signal,
@@ -574,8 +665,12 @@ def finetune(
         }
     trainable = apply_mode(net, mode, lora_rank=lora_rank)
 
-    steps_per_epoch = max(1, math.ceil(len(train_set) / batch_size))
-    total = max_steps if max_steps and max_steps > 0 else math.ceil(steps_per_epoch * epochs)
+    schedule = default_schedule(
+        len(train_set), batch_size=batch_size, epochs=epochs, max_steps=max_steps
+    )
+    total, batch_size = schedule.steps, schedule.batch_size
+    logger.info("fine-tuning schedule: %d steps × %d jets (%.3g epochs of %d jets), LR %g",
+                total, batch_size, schedule.epochs, len(train_set), lr)  # fmt: skip
     if warning := few_steps_warning(total, len(train_set), batch_size):
         logger.warning(warning)
     every = max(1, math.ceil(total / max(1, evals_per_run)))
@@ -583,8 +678,7 @@ def finetune(
         str(output_dir),
         seed=seed,
         learning_rate=lr,
-        num_train_epochs=epochs,
-        max_steps=max_steps if max_steps and max_steps > 0 else -1,
+        max_steps=total,  # the schedule's length, whatever the epochs
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=batch_size,
         eval_strategy="steps",
@@ -671,13 +765,16 @@ __all__ = [
     "HEAD_CLASSES",
     "LORA_TARGET_MODULES",
     "MODES",
+    "Schedule",
     "TASKS",
     "TaskSpec",
     "apply_mode",
     "encoder_parameter",
     "finetuning_info",
+    "hub_model_id",
     "compute_metrics_fn",
     "cwola_true_auc",
+    "default_schedule",
     "finetune",
     "load_config",
     "resolve_model",

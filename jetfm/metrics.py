@@ -8,8 +8,14 @@
   found perfectly, efficiency/purity of b-hadron vertices; everything split by jet flavour.
 
 Every function takes plain arrays, so they serve the CLI, the Trainer's ``compute_metrics``
-and notebooks alike. Non-finite values (an infinite rejection when no background passes)
-are kept as ``inf`` here and written as ``null`` by :func:`write_metrics`.
+and notebooks alike.
+
+Rejections are reported with their statistical uncertainty, which on the few hundred jets of
+a small test set is large: the number of background jets passing the cut is binomial, so
+each rejection carries the central 68.27 % Clopper–Pearson interval on ε_B, and where no
+background jet passes (the rejection is not measurable) the 95 % CL lower bound the sample
+allows instead of ``inf`` (:func:`rejection_record`). Any other non-finite value is written
+as ``null`` by :func:`write_metrics`.
 """
 
 from __future__ import annotations
@@ -46,10 +52,100 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 # --- tagging --------------------------------------------------------------------------------
+#: confidence level of the interval on a measured rejection (one standard deviation)
+INTERVAL_CL = 0.6827
+#: confidence level of the lower bound on the rejection when no background jet passes
+BOUND_CL = 0.95
+
+
+def clopper_pearson(k: np.ndarray, n: np.ndarray, cl: float = INTERVAL_CL) -> np.ndarray:
+    """Central Clopper–Pearson interval ``(..., 2)`` on a binomial fraction ``k/n``.
+
+    Exact (beta quantiles, ``scipy.stats.beta``): it never undercovers, and it stays inside
+    ``[0, 1]`` at ``k = 0`` and ``k = n``, where the normal approximation fails.
+    """
+    from scipy.stats import beta
+
+    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    alpha = 1.0 - cl
+    with np.errstate(invalid="ignore"):
+        low = np.where(k > 0, beta.ppf(alpha / 2, k, n - k + 1), 0.0)
+        high = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+    return np.stack([low, high], axis=-1)
+
+
+def upper_limit(k: int, n: int, cl: float = BOUND_CL) -> float:
+    """One-sided Clopper–Pearson upper limit on a binomial fraction (``k`` of ``n``)."""
+    from scipy.stats import beta
+
+    return 1.0 if k >= n else float(beta.ppf(cl, k + 1, n - k))
+
+
+def rejection_record(passing: int, n_background: int, signal_efficiency: float) -> dict[str, Any]:
+    """A background rejection ``1/ε_B`` with its statistical uncertainty, as stored in the
+    metrics JSON.
+
+    ``passing`` of ``n_background`` background jets pass the cut (ε_B = passing / n). With at
+    least one passing: ``value`` = n / passing and ``interval`` = the rejections at the ends
+    of the central 68.27 % Clopper–Pearson interval on ε_B (asymmetric; background
+    statistics only: the cut is held where the signal sample puts it). With none passing the
+    rejection cannot be measured: ``value`` is None and ``lower_bound`` = 1 / (the 95 % CL
+    Clopper–Pearson upper limit on ε_B) is what the sample allows (e.g. > 67 for 0 of 200).
+    """
+    out: dict[str, Any] = {
+        "signal_efficiency": float(signal_efficiency),
+        "n_background": int(n_background),
+        "n_background_passing": int(passing),
+    }
+    if passing > 0:
+        low, high = clopper_pearson(passing, n_background)
+        out |= {
+            "value": n_background / passing,
+            "interval": [float(1.0 / high), float(1.0 / low)],
+            "cl": INTERVAL_CL,
+        }
+    else:
+        out |= {
+            "value": None,
+            "lower_bound": 1.0 / upper_limit(0, n_background),
+            "cl": BOUND_CL,
+        }
+    return out
+
+
+def is_rejection_record(value: Any) -> bool:
+    """Whether a metrics entry is a :func:`rejection_record`."""
+    return isinstance(value, Mapping) and "n_background_passing" in value
+
+
+def format_rejection(record: Mapping[str, Any]) -> str:
+    """One table cell: ``25.0 +3.8/-3.0 (8/200 bkg)``, or ``> 67 (95% CL, 0/200 bkg)``."""
+    counts = f"{record['n_background_passing']}/{record['n_background']} bkg"
+    if record.get("value") is None:
+        return f"> {record['lower_bound']:.3g} ({100 * record['cl']:.0f}% CL, {counts})"
+    value, (low, high) = record["value"], record["interval"]
+    return f"{value:.3g} +{high - value:.2g}/-{value - low:.2g} ({counts})"
+
+
+def _signal_threshold_points(
+    y_signal: np.ndarray, score: np.ndarray, efficiencies: Sequence[float]
+) -> tuple[list[tuple[float, int, float]], int]:
+    """Per efficiency ``(ε_S reached, background jets passing, ε_B)`` at the loosest cut that
+    keeps at least that signal efficiency, and the number of background jets."""
+    y = np.asarray(y_signal).astype(bool)
+    fpr, tpr, _ = roc_curve(y, np.asarray(score), drop_intermediate=False)
+    n_bkg = int((~y).sum())
+    points = []
+    for eff in efficiencies:
+        i = min(int(np.searchsorted(tpr, eff, side="left")), len(tpr) - 1)
+        points.append((float(tpr[i]), int(round(fpr[i] * n_bkg)), float(fpr[i])))
+    return points, n_bkg
+
+
 def rejection_at_efficiency(
     y_signal: np.ndarray, score: np.ndarray, efficiencies: Sequence[float] = SIGNAL_EFFICIENCIES
 ) -> dict[float, float]:
-    """Background rejection ``1/ε_B`` at the given signal efficiencies.
+    """Background rejection ``1/ε_B`` at the given signal efficiencies (point values).
 
     Args:
         y_signal: bool/0-1 array, True for signal.
@@ -57,15 +153,48 @@ def rejection_at_efficiency(
 
     ε_B is read off the ROC curve (``sklearn.metrics.roc_curve``) at the loosest threshold
     that still keeps at least the requested signal efficiency (the smallest ε_B with
-    ε_S ≥ eff); the rejection is ``inf`` when no background passes.
+    ε_S ≥ eff); the rejection is ``inf`` when no background passes. For reporting use
+    :func:`rejection_with_uncertainty`, which gives the uncertainty and, instead of ``inf``,
+    the bound the sample allows.
     """
-    fpr, tpr, _ = roc_curve(np.asarray(y_signal).astype(bool), np.asarray(score))
-    out = {}
-    for eff in efficiencies:
-        i = min(int(np.searchsorted(tpr, eff, side="left")), len(tpr) - 1)
-        eps_b = float(fpr[i])
-        out[float(eff)] = math.inf if eps_b <= 0 else 1.0 / eps_b
-    return out
+    points, _ = _signal_threshold_points(y_signal, score, efficiencies)
+    return {
+        float(eff): (math.inf if eps_b <= 0 else 1.0 / eps_b)
+        for eff, (_, _, eps_b) in zip(efficiencies, points, strict=True)
+    }
+
+
+def rejection_with_uncertainty(
+    y_signal: np.ndarray, score: np.ndarray, efficiencies: Sequence[float] = SIGNAL_EFFICIENCIES
+) -> dict[float, dict[str, Any]]:
+    """:func:`rejection_record` (value and 68 % interval, or the 95 % CL lower bound when no
+    background jet passes) at each signal efficiency, cut as in
+    :func:`rejection_at_efficiency`."""
+    points, n_bkg = _signal_threshold_points(y_signal, score, efficiencies)
+    return {
+        float(eff): rejection_record(passing, n_bkg, eff_s)
+        for eff, (eff_s, passing, _) in zip(efficiencies, points, strict=True)
+    }
+
+
+def rejection_curve(
+    y_signal: np.ndarray, score: np.ndarray, cl: float = INTERVAL_CL
+) -> dict[str, np.ndarray]:
+    """The rejection curve with its band: ``signal_efficiency``, ``rejection`` and the
+    Clopper–Pearson ``low``/``high`` rejections (``cl`` interval on ε_B), at every ROC point
+    where at least one background jet passes."""
+    y = np.asarray(y_signal).astype(bool)
+    fpr, tpr, _ = roc_curve(y, np.asarray(score))
+    n_bkg = int((~y).sum())
+    passing = np.rint(fpr * n_bkg)
+    ok = passing > 0
+    interval = clopper_pearson(passing[ok], n_bkg, cl)
+    return {
+        "signal_efficiency": tpr[ok],
+        "rejection": n_bkg / passing[ok],
+        "low": 1.0 / interval[:, 1],
+        "high": 1.0 / interval[:, 0],
+    }
 
 
 def tagging_metrics(
@@ -87,8 +216,9 @@ def tagging_metrics(
     Returns:
         ``{"accuracy", "auc" (macro one-vs-rest), "auc_per_class": {name: auc},
         "recall": {name: fraction of that class's jets tagged as it}, "confusion_matrix":
-        [[…]] (row: true class, column: predicted), "rejection": {name: {"50": 1/ε_B, "30": …}},
-        "n_jets"}``; AUCs and recalls of classes absent from ``labels`` are skipped (NaN-free).
+        [[…]] (row: true class, column: predicted), "rejection": {name: {"50": record,
+        "30": record}}, "n_jets"}`` with each record from :func:`rejection_record` (value and
+        68 % interval, or a 95 % CL lower bound when no background jet passes); AUCs and recalls of classes absent from ``labels`` are skipped (NaN-free).
     """
     labels = np.asarray(labels).astype(np.int64)
     probs = np.asarray(probs, dtype=np.float64)
@@ -130,7 +260,7 @@ def tagging_metrics(
             sel = is_bkg | (labels == i)
             # the ParT-table discriminant: signal class vs the background class only
             score = probs[sel, i] / np.clip(probs[sel, i] + probs[sel, bkg], 1e-12, None)
-            rej = rejection_at_efficiency(labels[sel] == i, score, efficiencies)
+            rej = rejection_with_uncertainty(labels[sel] == i, score, efficiencies)
             rejections[names[i]] = {f"{round(100 * e)}": r for e, r in rej.items()}
         out["background"] = names[bkg]
         out["rejection"] = rejections
@@ -355,13 +485,16 @@ def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike) -> Path:
 
 
 def format_table(metrics: Mapping[str, Any], prefix: str = "") -> str:
-    """Flatten nested metrics into aligned ``name  value`` lines (lists left out)."""
+    """Flatten nested metrics into aligned ``name  value`` lines (lists left out); a
+    rejection is one line (:func:`format_rejection`)."""
     rows: list[tuple[str, str]] = []
 
     def walk(d: Mapping[str, Any], pre: str) -> None:
         for k, v in d.items():
             name = f"{pre}{k}"
-            if isinstance(v, Mapping):
+            if is_rejection_record(v):
+                rows.append((name, format_rejection(v)))
+            elif isinstance(v, Mapping):
                 walk(v, name + ".")
             elif isinstance(v, (list, tuple)):
                 continue

@@ -9,6 +9,14 @@
 ``jetfm/templates/model_card.md.j2`` with them (Hub YAML metadata included, through
 huggingface_hub's ``ModelCard``); :func:`write_model_card` writes ``README.md`` atomically.
 
+The metadata is what the Hub reads: ``base_model`` (the checkpoint a fine-tuned model started
+from), ``datasets`` and a ``model-index`` block with one entry per measured result (task,
+data set, metric, value; :func:`eval_results`), built from the same facts as the card's text
+and results table. A ``metrics.json`` row is ``{"task", "dataset", "metric", "value",
+"notes"}``, optionally with ``"task_type"``, ``"dataset_type"``, ``"metric_type"`` (Hub ids;
+derived from the text when absent) and ``"baseline": true`` for a comparison measured on
+other weights (e.g. a random-init backbone): shown in the table, never in the model-index.
+
 A facts file that is absent is reported as "not recorded" in the card: a checkpoint without a
 training record never claims to be pre-trained.
 """
@@ -18,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -150,11 +159,15 @@ def collect_facts(
     results = metrics.get("results") or []
     training = _training_facts(run, args)
     data = provenance.get("data") or {}
+    finetuned = config.get("finetuning") or {}
     return {
         "name": name,
         "repo_id": repo_id,
         "model_class": model_class,
-        "is_backbone": model_class in ("JetFMModel", "JetFM"),
+        # a backbone's config records its own class; "JetFM" is only the Python alias
+        "is_backbone": model_class == "JetFMModel",
+        "base_model": provenance.get("base_model") or finetuned.get("base_model"),
+        "datasets": dataset_ids(provenance),
         "config": config,
         "architecture": {
             k: config.get(k)
@@ -200,8 +213,69 @@ def collect_facts(
     }
 
 
+#: Hub task ids of the tasks jetfm measures, by the start of a results row's ``task``
+TASK_TYPES = {
+    "jet tagging": "jet-tagging",
+    "track origin": "track-origin-classification",
+    "secondary-vertex finding": "vertex-finding",
+    "masked-particle reconstruction": "masked-particle-reconstruction",
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+
+
+def dataset_ids(provenance: dict[str, Any]) -> list[str]:
+    """The ``datasets`` of the card: ``provenance["dataset_ids"]`` (Hub data sets) where
+    recorded, else one name for the generated sample the checkpoint was trained on
+    (``jetfm-generate-pythia8`` for jets of ``jetfm generate``), else none."""
+    if provenance.get("dataset_ids"):
+        return [str(d) for d in provenance["dataset_ids"]]
+    generator = (provenance.get("data") or {}).get("generator")
+    return [f"jetfm-generate-{_slug(generator)}"] if generator else []
+
+
+def eval_results(facts: dict[str, Any]) -> list[Any]:
+    """``huggingface_hub.EvalResult`` of every measured (non-``baseline``) numeric results
+    row: the card's ``model-index``.
+
+    The Hub groups results by task type and data set, so the task is named by its kind
+    (``jet tagging``, from :data:`TASK_TYPES`, else the row's first clause) and each metric by
+    the metric and the row's whole task, its setting included: ``accuracy (jet tagging,
+    linear probe on frozen backbone, 1k labelled jets)``.
+    """
+    from huggingface_hub import EvalResult
+
+    out = []
+    for row in facts["results"]:
+        value = row.get("value")
+        if row.get("baseline") or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        task = str(row["task"])
+        kind = next((k for k in TASK_TYPES if task.lower().startswith(k)), None)
+        task_name = kind or task.split(",")[0]
+        dataset = str(row.get("dataset") or "")
+        dataset_type = row.get("dataset_type") or (
+            facts["datasets"][0] if facts["datasets"] else _slug(dataset) or "unspecified"
+        )
+        out.append(
+            EvalResult(
+                task_type=row.get("task_type") or TASK_TYPES.get(task_name) or _slug(task_name),
+                task_name=task_name,
+                dataset_type=dataset_type,
+                dataset_name=dataset or dataset_type,
+                metric_type=row.get("metric_type") or _slug(row["metric"]),
+                metric_name=f"{row['metric']} ({task})",
+                metric_value=value,
+            )
+        )
+    return out
+
+
 def card_data(facts: dict[str, Any], tags: list[str] | None = None):
-    """Hub YAML metadata (``ModelCardData``) for the facts."""
+    """Hub YAML metadata (``ModelCardData``) for the facts: license, tags, ``base_model``,
+    ``datasets``, metrics and the ``model-index`` of the measured results."""
     from huggingface_hub import ModelCardData
 
     all_tags = list(BASE_TAGS)
@@ -221,11 +295,12 @@ def card_data(facts: dict[str, Any], tags: list[str] | None = None):
         library_name="jetfm",
         license=provenance.get("license", "apache-2.0"),
         tags=list(dict.fromkeys(all_tags)),
-        datasets=provenance.get("dataset_ids") or None,
+        datasets=facts["datasets"] or None,
         metrics=metrics or None,
-        base_model=provenance.get("base_model") or None,
+        base_model=facts["base_model"] or None,
         pipeline_tag="feature-extraction" if facts["is_backbone"] else None,
         model_name=facts["name"],
+        eval_results=eval_results(facts) or None,
     )
 
 
@@ -291,8 +366,11 @@ __all__ = [
     "GENERATED_MARKER",
     "METRICS_NAME",
     "PROVENANCE_NAME",
+    "TASK_TYPES",
     "card_data",
     "collect_facts",
+    "dataset_ids",
+    "eval_results",
     "is_generated_card",
     "render_model_card",
     "write_model_card",

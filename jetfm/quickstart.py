@@ -79,6 +79,7 @@ def run_quickstart(
     workers: int | None = None,
     seed: int = 42,
     progress: bool = True,
+    style: str = "default",
     echo: Callable[[str], None] = print,
 ) -> QuickstartResult:
     """Fine-tune and evaluate a jet tagger on freshly generated jets, offline.
@@ -92,6 +93,7 @@ def run_quickstart(
         batch_size / lr / seed: fine-tuning settings.
         workers: generator processes (default: up to 4, at most the CPU count).
         progress: progress bars for generation, training and evaluation.
+        style: the plots' style, ``default``, ``CMS`` or ``ATLAS`` (through mplhep).
         echo: where the step headers and the final table go.
 
     Raises:
@@ -99,7 +101,9 @@ def run_quickstart(
         CheckpointError: ``model`` cannot be found.
     """
     from jetfm.generation import require_extra
+    from jetfm.plots import check_style
 
+    check_style(style)  # before minutes of generation and training
     require_extra("jetfm quickstart (it generates its jets with Pythia 8)")
     from jetfm.evaluation import evaluate_checkpoint
     from jetfm.finetuning import finetune
@@ -159,7 +163,7 @@ def run_quickstart(
     start = time.perf_counter()
     plots_dir = out / "plots"
     metrics = evaluate_checkpoint(model_dir, str(data["test"]), plots_dir=plots_dir,
-                                  progress=progress)  # fmt: skip
+                                  progress=progress, style=style)  # fmt: skip
     seconds["evaluate"] = time.perf_counter() - start
     write_metrics(metrics, out / "metrics.json")
     plots = sorted(plots_dir.glob("*.png"))

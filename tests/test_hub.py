@@ -282,6 +282,61 @@ def test_card_command_uses_recorded_facts_and_keeps_handwritten(tmp_path, capsys
     assert GENERATED_MARKER in (folder / "README.md").read_text()
 
 
+@pytest.mark.parametrize("name", ["mpm-flow-base", "mpm-flow-tiny", "mpm-vq-base"])
+def test_shipped_card_metadata_is_what_the_hub_reads(name):
+    """huggingface_hub parses each shipped card's metadata: datasets, and a model-index with
+    exactly the measured rows of metrics.json (the random-weights comparison left out)."""
+    from huggingface_hub import ModelCard, metadata_load
+
+    folder = ROOT / "model_cards" / name
+    meta = metadata_load(folder / "README.md")
+    assert meta["library_name"] == "jetfm" and meta["datasets"] == ["jetfm-generate-pythia8"]
+    assert "base_model" not in meta  # pre-trained from random weights: no base model
+    assert meta["model-index"][0]["name"] == name
+    results = ModelCard.load(folder / "README.md").data.eval_results
+    rows = json.loads((folder / "metrics.json").read_text())["results"]
+    measured = [r for r in rows if not r.get("baseline")]
+    assert len(measured) >= 1 and len(results) == len(measured)
+    by_name = {r.metric_name: r for r in results}
+    for row in measured:
+        result = by_name[f"{row['metric']} ({row['task']})"]
+        assert result.metric_value == row["value"]
+        assert result.dataset_name == row["dataset"]
+        assert result.dataset_type == "jetfm-generate-pythia8"
+        assert row["task"].startswith(result.task_name)
+    if name == "mpm-flow-tiny":  # its probe pair: the random backbone is a comparison only
+        assert len(measured) == len(rows) - 1
+        assert "comparison, not these weights: random init" in (folder / "README.md").read_text()
+    types = {r.task_type for r in results}
+    if name == "mpm-flow-base":
+        expected = {"jet-tagging", "track-origin-classification", "vertex-finding"}
+        assert expected | {"masked-particle-reconstruction"} == types
+
+
+def test_finetuned_card_names_its_base_model(tmp_path, jetclass_file):
+    """A head fine-tuned from a shipped checkpoint records it: the card's base_model (Hub
+    metadata and text); one trained from scratch has none."""
+    from huggingface_hub import metadata_load
+
+    from jetfm.finetuning import finetune, hub_model_id
+    from jetfm.model_card import write_model_card
+
+    assert hub_model_id(SHIPPED) == f"jetfm/{SHIPPED}"
+    assert hub_model_id("org/a-model") == "org/a-model"
+    assert hub_model_id("tiny") is None and hub_model_id(tmp_path) is None
+    for scratch in (False, True):
+        out = tmp_path / f"head-{scratch}"
+        finetune(SHIPPED, "tagging", jetclass_file, jetclass_file, out, from_scratch=scratch,
+                 max_steps=1, batch_size=32, early_stopping_patience=None, evals_per_run=1)  # fmt: skip
+        card = write_model_card(out)
+        meta, text = metadata_load(card), card.read_text()
+        if scratch:
+            assert "base_model" not in meta and "Base model" not in text
+        else:
+            assert meta["base_model"] == f"jetfm/{SHIPPED}"
+            assert f"| Base model | `jetfm/{SHIPPED}` |" in text
+
+
 # --- push / download round trip -------------------------------------------------------------
 def test_push_download_offline_roundtrip(tmp_path, hub, monkeypatch):
     folder = tmp_path / "release"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -45,14 +46,85 @@ def test_tagging_metrics_known_answers():
     assert m["confusion_matrix"] == [[3, 1, 0], [0, 2, 0], [0, 0, 2]]
     assert m["background"] == "QCD"
     # Wqq vs QCD with s_W/(s_W+s_QCD): Wqq 0.889, 0.778; QCD 0.111 0.222 0.333 0.667
-    # 50 % efficiency: cut 0.889 → no QCD passes
-    assert m["rejection"]["Wqq"]["50"] == math.inf
-    assert m["rejection"]["Tbqq"]["30"] == math.inf
+    # 50 % efficiency: cut 0.889 → no QCD passes: not a value, the bound 4 QCD jets allow
+    wqq = m["rejection"]["Wqq"]["50"]
+    assert wqq["value"] is None and wqq["n_background_passing"] == 0
+    assert wqq["n_background"] == 4 and wqq["signal_efficiency"] == 0.5
+    assert wqq["lower_bound"] == pytest.approx(1 / (1 - 0.05 ** (1 / 4)))  # 95 % CL, k = 0
+    assert m["rejection"]["Tbqq"]["30"]["value"] is None
     # perfect and inverted binary classifiers
     y = np.array([0, 1, 0, 1])
     good = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
     assert M.tagging_metrics(y, good)["auc"] == 1.0
     assert M.tagging_metrics(y, good[:, ::-1])["auc"] == 0.0
+
+
+def test_clopper_pearson_known_answers():
+    # k = 0: the upper end solves (1 - p)^n = α/2; k = n mirrors it; scipy's beta quantiles
+    cl = M.INTERVAL_CL
+    low, high = M.clopper_pearson(0, 10, cl)
+    assert low == 0.0 and high == pytest.approx(1 - ((1 - cl) / 2) ** (1 / 10))
+    low, high = M.clopper_pearson(10, 10, cl)
+    assert high == 1.0 and low == pytest.approx(((1 - cl) / 2) ** (1 / 10))
+    # a textbook value: 1 of 10 at 95 % → [0.0025, 0.4450]
+    assert M.clopper_pearson(1, 10, 0.95) == pytest.approx([0.00253, 0.44502], abs=1e-5)
+    assert M.upper_limit(0, 200, 0.95) == pytest.approx(1 - 0.05 ** (1 / 200))
+    assert M.upper_limit(5, 5) == 1.0
+
+
+def test_rejection_with_uncertainty_counts_and_interval():
+    # 100 signal jets score 1; background: 8 of 200 score 1 as well, the rest 0
+    y = np.r_[np.ones(100), np.zeros(200)].astype(bool)
+    s = np.r_[np.ones(100), np.ones(8), np.zeros(192)]
+    rec = M.rejection_with_uncertainty(y, s, (0.5,))[0.5]
+    assert rec["n_background_passing"] == 8 and rec["n_background"] == 200
+    assert rec["value"] == pytest.approx(25.0)
+    low, high = rec["interval"]
+    eps_low, eps_high = M.clopper_pearson(8, 200)
+    assert (low, high) == pytest.approx((1 / eps_high, 1 / eps_low))
+    assert low < 25.0 < high and high - 25.0 > 25.0 - low  # asymmetric, longer upwards
+    # the same cut on 20× the background: the interval shrinks by about sqrt(20)
+    big = M.rejection_record(160, 4000, 1.0)
+    assert big["value"] == pytest.approx(25.0)
+    ratio = (high - low) / (big["interval"][1] - big["interval"][0])
+    assert 3.5 < ratio < 5.5
+
+
+def test_rejection_table_and_json_never_print_inf(tmp_path):
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.zeros(200), np.ones(200)].astype(int)
+    # a perfect tagger on 200 background jets: nothing passes at any working point
+    probs = np.stack([1.0 - labels, labels.astype(float)], axis=1) * 0.98 + 0.01
+    probs[:, 1] += rng.uniform(0, 0.001, len(labels))
+    m = M.tagging_metrics(labels, probs, ["QCD", "Tbqq"])
+    table = M.format_table(m)
+    assert "inf" not in table and "nan" not in table
+    bound = 1 / (1 - 0.05 ** (1 / 200))  # 67.3: what 0 of 200 allows at 95 % CL
+    row = next(r for r in table.splitlines() if r.startswith("rejection.Tbqq.50 "))
+    assert row.split(None, 1)[1] == f"> {bound:.3g} (95% CL, 0/200 bkg)"
+    data = json.loads(M.write_metrics(m, tmp_path / "m.json").read_text())
+    assert data["rejection"]["Tbqq"]["50"]["lower_bound"] == pytest.approx(bound)
+    assert data["rejection"]["Tbqq"]["50"]["value"] is None
+    # a measurable rejection: value with its asymmetric interval in the table's one line
+    rec = M.rejection_record(8, 200, 0.5)
+    line = M.format_table({"rejection": {"W": {"50": rec}}})
+    lo, hi = rec["interval"]
+    assert line == f"rejection.W.50  25 +{hi - 25:.2g}/-{25 - lo:.2g} (8/200 bkg)"
+
+
+def test_rejection_curve_band_contains_points():
+    rng = np.random.default_rng(0)
+    y = rng.random(2000) < 0.5
+    score = rng.normal(size=2000) + 1.5 * y
+    curve = M.rejection_curve(y, score)
+    assert len(curve["rejection"]) > 10 and np.all(curve["rejection"] >= 1.0)
+    assert np.all(curve["low"] <= curve["rejection"]) and np.all(
+        curve["rejection"] <= curve["high"]
+    )
+    # the point values agree with the working-point numbers
+    rec = M.rejection_with_uncertainty(y, score, (0.5,))[0.5]
+    rej = M.rejection_at_efficiency(y, score, (0.5,))[0.5]
+    assert rec["value"] == pytest.approx(rej)
 
 
 def test_track_id_metrics_known_answers():
@@ -137,6 +209,51 @@ def test_write_metrics_strict_json(tmp_path):
     assert data == {"rejection": {"W": {"50": None}}, "n": 3}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no temp file left
     assert "rejection.W.50" in M.format_table({"rejection": {"W": {"50": 2.0}}})
+
+
+@pytest.mark.parametrize("style", ["CMS", "ATLAS"])
+def test_plots_in_experiment_style(tmp_path, style):
+    pytest.importorskip("mplhep")
+    import matplotlib
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 300)
+    probs = M.softmax(rng.normal(size=(300, 2)) + 2 * np.eye(2)[labels])
+    plain = P.plot_rejection_curves(labels, probs, ["QCD", "Tbqq"], tmp_path / "plain.png")
+    before = dict(matplotlib.rcParams)  # after the first plot has set the Agg backend
+    roc = P.plot_rejection_curves(labels, probs, ["QCD", "Tbqq"], tmp_path / "roc.png", style=style)
+    assert roc.read_bytes()[:4] == b"\x89PNG"
+    # the experiment's figure size (mplhep's style sheet), not the default one
+    assert _png_size(roc) != _png_size(plain)
+    assert dict(matplotlib.rcParams) == before  # the style stays inside the figure
+
+
+def _png_size(path) -> tuple[int, int]:
+    head = path.read_bytes()[16:24]
+    return int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
+
+
+def test_unknown_plot_style_is_a_clear_error(tmp_path):
+    with pytest.raises(JetFMError, match="unknown plot style 'LHCb'"):
+        P.plot_rejection_curves(np.array([0, 1]), np.eye(2), ["QCD", "W"], tmp_path / "r.png",
+                                style="LHCb")  # fmt: skip
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["evaluate", "quickstart"])
+def test_experiment_style_without_mplhep_fails_before_any_work(command, tmp_path, monkeypatch,
+                                                               capsys):  # fmt: skip
+    from jetfm.cli import main
+
+    monkeypatch.setitem(sys.modules, "mplhep", None)  # import now raises ImportError
+    args = {
+        "evaluate": ["--model", str(tmp_path / "no-model"), "--data", str(tmp_path),
+                     "--plots", str(tmp_path / "plots"), "--output", str(tmp_path / "m.json")],
+        "quickstart": ["--output", str(tmp_path / "qs"), "--jets-per-class", "8"],
+    }[command]  # fmt: skip
+    assert main([command, *args, "--style", "ATLAS"]) == 2
+    assert "plot style 'ATLAS' needs mplhep: pip install mplhep" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing read, nothing written
 
 
 def test_plots_are_written(tmp_path):

@@ -8,6 +8,11 @@ learning rate ramped up to the head's) and lora (adapters, needs jetfm[lora]).
 --from-scratch trains the same architecture from random weights, the baseline to compare
 against. The output folder holds the model, its processor, the run config and
 finetune_metrics.json (validation metrics of the best checkpoint).
+
+Defaults that suit small and large label sets alike: the batch is a tenth of the training
+jets (16 to 256), the run 10 epochs but at least 250 optimiser steps (1,000 jets: 250 steps
+of 100 jets), LR 2e-3 for pre-trained and from-scratch models; 10 validation passes, stopping
+after 3 without improvement, and the best checkpoint restored at the end.
 """
 
 from __future__ import annotations
@@ -59,12 +64,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="random subset of this many training jets (data efficiency)",
     )
-    parser.add_argument("--epochs", type=float, default=10.0, help="training epochs")
+    parser.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help="training epochs (default: 10, but at least 250 optimiser steps)",
+    )
     parser.add_argument(
         "--max-steps", type=int, default=-1, help="optimizer steps (overrides --epochs)"
     )
-    parser.add_argument("--batch-size", type=int, default=256, help="jets per batch")
-    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (head)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="jets per batch (default: a tenth of the training jets, 16 to 256)",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=None, help="peak learning rate of the head (default: 2e-3)"
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed")
     parser.add_argument(
         "--feature-groups",
@@ -128,10 +145,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--patience",
         type=int,
-        default=3,
-        help="early stopping: evaluations without improvement (0: off)",
+        default=None,
+        help="early stopping: evaluations without improvement (default: 3; 0: off); the best "
+        "checkpoint is restored either way",
     )
-    parser.add_argument("--evals", type=int, default=5, help="validation passes per run")
+    parser.add_argument(
+        "--evals", type=int, default=None, help="validation passes per run (default: 10)"
+    )
     add_branch_map_argument(parser)
     parser.add_argument(
         "--compile",
@@ -148,6 +168,14 @@ def run(args: argparse.Namespace) -> int:
     overrides = {}
     if args.head_hidden_size is not None:
         overrides["head_hidden_size"] = args.head_hidden_size
+    # options left unset take finetune()'s defaults (kept in one place, jetfm.finetuning)
+    optional: dict[str, float | int | None] = {}
+    if args.lr is not None:
+        optional["lr"] = args.lr
+    if args.evals is not None:
+        optional["evals_per_run"] = args.evals
+    if args.patience is not None:
+        optional["early_stopping_patience"] = args.patience or None  # 0: off
     result = finetune(
         args.model,
         args.task,
@@ -160,7 +188,6 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         max_steps=args.max_steps,
         batch_size=args.batch_size,
-        lr=args.lr,
         seed=args.seed,
         feature_groups=args.feature_groups,
         classes=args.classes,
@@ -172,12 +199,11 @@ def run(args: argparse.Namespace) -> int:
         ramp_fraction=args.ramp_fraction,
         backbone_lr_scale=args.backbone_lr_scale,
         layer_lr_decay=args.layer_lr_decay,
-        early_stopping_patience=args.patience or None,
-        evals_per_run=args.evals,
         lora_rank=args.lora_rank,
         config_overrides=overrides,
         mapping=BranchMapping.from_option(args.branch_map),
         compile=args.compile,
+        **optional,
     )
     print(format_table(result.metrics))
     print(f"saved the fine-tuned model to {result.output_dir}")

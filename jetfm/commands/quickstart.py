@@ -17,6 +17,7 @@ HELP = "generate jets, fine-tune the pretrained model as a tagger, evaluate (off
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jetfm.commands.evaluate import add_style_argument
     from jetfm.quickstart import (
         DEFAULT_JETS_PER_CLASS,
         DEFAULT_MAX_STEPS,
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=42, help="fine-tuning seed")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_style_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,5 +64,6 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         progress=not args.no_progress,
+        style=args.style,
     )
     return 0

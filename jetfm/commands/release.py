@@ -151,6 +151,8 @@ def linear_probe(backbone: Any, probe_data: str, processor: Any, seed: int) -> l
             "metric": "accuracy",
             "value": float(acc),
             "notes": f"{tag} backbone; chance = {np.bincount(labels).max() / len(labels):.3f}",
+            # the random backbone is a comparison, not a result of the released weights
+            **({"baseline": True} if model is random_model else {}),
         })  # fmt: skip
     return results
 
