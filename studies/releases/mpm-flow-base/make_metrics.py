@@ -97,7 +97,7 @@ def build_results() -> list[dict]:
             "dataset": "4,000 held-out Pythia jets, 8 classes",
             "metric": "accuracy",
             "value": round(stats(acc)[0], 4),
-            "notes": f"pre-trained, mean of 3 seeds ({fmt(acc)}) at LR 2e-3, chosen on the validation set over 1e-3 (validation {val['2e-3']:.3f} vs {val['1e-3']:.3f}; test at 1e-3 {ms([r['accuracy'] for r in tag_lr1])}); scratch chosen the same way among 5e-4 to 4e-3 (also 2e-3) {ms(scr_acc)} ({fmt(scr_acc)}): +{100 * (np.mean(acc) - np.mean(scr_acc)):.1f} points, {ahead(acc, scr_acc)}; the previous release (the same stages without group dropout) {ms([r['accuracy'] for r in prev])}; the session-19 release 0.684 ± 0.008; mpm-vq-base 0.645 ± 0.011; BDT on observables 0.562 ± 0.003",
+            "notes": f"pre-trained, mean of 3 seeds ({fmt(acc)}) at LR 2e-3, chosen on the validation set over 1e-3 (validation {val['2e-3']:.3f} vs {val['1e-3']:.3f}; test at 1e-3 {ms([r['accuracy'] for r in tag_lr1])}); scratch chosen the same way among 5e-4 to 4e-3 (also 2e-3) {ms(scr_acc)} ({fmt(scr_acc)}): +{100 * (np.mean(acc) - np.mean(scr_acc)):.1f} points, {ahead(acc, scr_acc)}; the previous release (the same stages without group dropout) {ms([r['accuracy'] for r in prev])}; the first release (stage 1 alone) 0.684 ± 0.008; mpm-vq-base 0.645 ± 0.011; BDT on observables 0.562 ± 0.003",
         },
         {
             "task": "jet tagging, linear probe on frozen backbone, 1k labelled jets",
@@ -148,7 +148,7 @@ def build_results() -> list[dict]:
             "value": round(rec["Hcc"][0], 3),
             "notes": f"pre-trained, mean of 3 seeds at LR 2e-3 (the accuracy row above); scratch {scr_rec['Hcc']:.3f}. Pre-trained minus scratch, all classes: "
             + ", ".join(f"{c} {rec[c][0] - scr_rec[c]:+.3f}" for c in order)
-            + " (W vs Z is the main confusion for both); from the confusion matrices of results_session27.jsonl",
+            + " (W vs Z is the main confusion for both); from the confusion matrices of the study rows (studies/results/)",
         },
     ]
     return res
