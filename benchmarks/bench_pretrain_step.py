@@ -13,7 +13,8 @@ on the same jets, for each model size and batch size:
 Two numbers per path, in jets/s:
 
 * ``model`` — the training step alone (forward, backward, optimiser) on batches already on
-  the device (a fixed set of batches, cycled);
+  the device (the same eight sets of jets for both paths, cycled: in their bucket's shape
+  for ``static``, cut to their longest jet for ``dynamic``);
 * ``end_to_end`` — the input path and the step: every timed step takes its next batch from
   the path's own loader, as ``jetfm pretrain`` does (its Trainer logs ``jets_per_second``
   for the whole loop, bookkeeping included).
@@ -137,7 +138,7 @@ def time_case(
     """jets/s of both paths, model-only and end to end, for one size and batch size."""
     cuda = device.type == "cuda"
     config = JetFMConfig.from_preset(size, mpm_target=target, feature_groups=GROUPS)
-    buckets = default_buckets(MAX_PARTICLES)
+    buckets = default_buckets(MAX_PARTICLES, counts)
     collate = JetCollator(targets=())
     loader = torch.utils.data.DataLoader(
         PerJet(flat, counts), batch_size=batch_size, shuffle=True, collate_fn=collate,
@@ -161,10 +162,14 @@ def time_case(
         {k: v.to(device, non_blocking=True) for k, v in b.items()} for b in endless(loader)
     )
     sources["static"] = endless(device_batches)
-    # fixed device-resident batches for the model-only numbers (the same jets for both)
+    # fixed device-resident batches for the model-only numbers: the same jets for both
+    # paths, in their bucket's shape for `static` and cut to the longest jet for `dynamic`
+    static_fixed = list(itertools.islice(iter(device_batches), 8))
     fixed = {
-        "dynamic": [{k: v.to(device) for k, v in b.items()} for b in itertools.islice(loader, 8)],
-        "static": list(itertools.islice(iter(device_batches), 8)),
+        "static": static_fixed,
+        "dynamic": [
+            {k: v[:, : int(b["mask"].sum(1).max())] for k, v in b.items()} for b in static_fixed
+        ],
     }
     cycles = {p: itertools.cycle(fixed[p]) for p in PATHS}
     sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)

@@ -86,7 +86,7 @@ POOLING_PREFIXES = ("cls_token", "class_attention.", "pool_norm.")
 
 
 #: fewer optimiser steps than this draw a warning: at about 1,000 labelled jets, 250 steps ×
-#: 100 jets fine-tuned best and 125 steps lost about 10 points of accuracy (docs/results.md)
+#: 100 jets fine-tune well and 125 steps under-train by several points of accuracy
 FEW_STEPS = 200
 
 # The default schedule (:func:`default_schedule`). At about 1,000 labelled jets 250 steps of
@@ -710,7 +710,7 @@ def finetune(
         from jetfm.training import compile_model
 
         compile_model(trainable)
-        buckets = default_buckets(processor.max_particles)
+        buckets = default_buckets(processor.max_particles, getattr(train_set, "counts", None))
     collator = JetCollator(targets=targets, feature_groups=groups, buckets=buckets)
     trainer = run_training(
         trainable,

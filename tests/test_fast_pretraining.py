@@ -29,7 +29,11 @@ from tests.fixtures_data import write_jetclass_file
 # --- buckets and the LR rule ---------------------------------------------------------------
 def test_buckets_and_learning_rate_rule():
     assert default_buckets(128) == (32, 64, 96, 128)
-    assert default_buckets(100) == (32, 64, 96, 100)
+    assert default_buckets(100) == (32, 56, 80, 100)
+    counts = np.random.default_rng(0).poisson(40, 10_000)  # quartiles 36, 40, 44; max 66
+    buckets = default_buckets(128, counts)  # fitted: rounded up to multiples of 8
+    assert buckets == (40, 48, 72, 128)
+    assert np.mean(counts <= 40) >= 0.5 and np.mean(counts <= 72) == 1.0
     assert bucket_length(33, (32, 64)) == 64 and bucket_length(32, (32, 64)) == 32
     with pytest.raises(DataError, match="more than the longest bucket"):
         bucket_length(65, (32, 64))

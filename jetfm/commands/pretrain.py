@@ -93,8 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--buckets",
         default=None,
-        help="comma-separated padded lengths of the batches (default: multiples of 32 up to "
-        "--max-particles)",
+        help="comma-separated padded lengths of the batches (default: the training jets' "
+        "multiplicity quartiles, rounded up to multiples of 8, and --max-particles)",
     )
     parser.add_argument("--target", choices=TARGETS, default="flow", help="MPM target")
     parser.add_argument(
@@ -219,7 +219,6 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
             feature_groups=groups, max_particles=args.max_particles, branch_mapping=mapping
         )
         processor.fit(args.data, progress=False)
-    buckets = bucket_lengths(args, processor.max_particles)
     features = None
     if args.streaming:
         train = StreamingJetDataset(args.data, processor, targets=(), shuffle=True, seed=args.seed)
@@ -228,6 +227,8 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
         features = cached_features(args.data, processor, feature_cache_folder(args))
     else:
         train = JetDataset(args.data, processor, targets=())
+    counts = features.counts if features is not None else getattr(train, "counts", None)
+    buckets = bucket_lengths(args, processor.max_particles, counts)
     val = JetDataset(args.val, processor, targets=()) if args.val else None
     compiled = getattr(args, "compile", False)
     return {
@@ -243,14 +244,17 @@ def prepare_data(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def bucket_lengths(args: argparse.Namespace, max_particles: int) -> tuple[int, ...]:
-    """``--buckets`` (checked against the particles kept per jet) or the default ones."""
+def bucket_lengths(
+    args: argparse.Namespace, max_particles: int, counts: Any = None
+) -> tuple[int, ...]:
+    """``--buckets`` (checked against the particles kept per jet) or the default ones,
+    fitted to the training jets' multiplicities ``counts`` when known."""
     from jetfm.data.batching import default_buckets
     from jetfm.errors import JetFMError
 
     text = getattr(args, "buckets", None)
     if not text:
-        return default_buckets(max_particles)
+        return default_buckets(max_particles, counts)
     try:
         buckets = tuple(sorted({int(b) for b in text.split(",") if b.strip()}))
     except ValueError:

@@ -36,17 +36,34 @@ def _check_targets(targets: Sequence[str]) -> tuple[str, ...]:
     return tuple(targets)
 
 
-#: spacing of the default padded lengths (buckets) of static-shape batches
-BUCKET_STEP = 32
+#: padded lengths are multiples of this (kernels like aligned sizes)
+BUCKET_MULTIPLE = 8
+#: default number of buckets fitted to a data set's multiplicities (one compiled graph each)
+NUM_BUCKETS = 4
 
 
-def default_buckets(max_particles: int, step: int = BUCKET_STEP) -> tuple[int, ...]:
-    """Padded lengths for static-shape batches: multiples of ``step`` up to ``max_particles``
-    (which is always the last one). Few buckets keep the number of compiled graphs small;
-    the padding they add is under ``step`` slots per jet."""
+def default_buckets(
+    max_particles: int,
+    counts: np.ndarray | None = None,
+    num_buckets: int = NUM_BUCKETS,
+    multiple: int = BUCKET_MULTIPLE,
+) -> tuple[int, ...]:
+    """Padded lengths for static-shape batches (one compiled graph per length).
+
+    With the data set's particle ``counts``: lengths at its multiplicity quantiles
+    (``1/num_buckets``, ``2/num_buckets``, …, the longest jet), rounded up to ``multiple``,
+    so each bucket holds about as many jets and pads them little. Without: evenly spaced up
+    to ``max_particles``. ``max_particles`` is always the last length, so any jet fits.
+    """
     if max_particles < 1:
         raise ValueError(f"max_particles must be >= 1, got {max_particles}")
-    return (*range(step, max_particles, step), max_particles)
+    if counts is not None and len(counts):
+        qs = np.quantile(np.asarray(counts), np.arange(1, num_buckets + 1) / num_buckets)
+    else:
+        qs = np.arange(1, num_buckets + 1) * max_particles / num_buckets
+    lengths = {int(min(max_particles, max(multiple, -(-int(np.ceil(q)) // multiple) * multiple)))
+               for q in qs}  # fmt: skip
+    return tuple(sorted(lengths | {int(max_particles)}))
 
 
 def bucket_length(longest: int, buckets: Sequence[int]) -> int:
