@@ -347,7 +347,7 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         return_loss: bool = True,
         return_dict: bool | None = None,
         context_shift: int = 0,
-        static_shapes: bool = True,
+        static_shapes: bool | None = None,
     ) -> MaskedParticleModelingOutput | tuple:
         r"""
         Args:
@@ -366,13 +366,18 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
                 ``N`` slots can have masked; padding entries weigh 0 in the losses), so the
                 step has no host synchronisation and compiles whole. ``False`` addresses
                 them by boolean indexing (``E = M`` entries, data-dependent sizes). Both
-                give the same loss and gradients for the same ``masked``.
+                give the same loss and gradients for the same ``masked``. ``None``
+                (default): static on accelerators and under ``torch.compile``, boolean
+                indexing in eager CPU runs (where a synchronisation costs nothing and the
+                padding entries would cost compute).
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if mask is None:
             mask = torch.ones(kinematics.shape[:2], dtype=torch.bool, device=kinematics.device)
         mask = mask.bool()
         generator = self._generator(kinematics.device)
+        if static_shapes is None:
+            static_shapes = kinematics.device.type != "cpu" or torch.compiler.is_compiling()
         decoded, masked = self.decode(
             kinematics, mask, pid, tracks, masked, generator, context_shift, static_shapes
         )
