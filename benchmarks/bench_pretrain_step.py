@@ -147,8 +147,9 @@ def time_case(
         persistent_workers=workers > 0,
     )  # fmt: skip
     device_batches = DeviceJetBatches(
-        flat, counts, batch_size, buckets=buckets, device=device, seed=seed
-    )
+        flat, counts, batch_size, buckets=buckets, device=device, seed=seed,
+        pad_to_bucket=cuda or compile_static,  # as jetfm pretrain does
+    )  # fmt: skip
     models, steps_fn, sources = {}, {}, {}
     for path in PATHS:
         torch.manual_seed(seed)

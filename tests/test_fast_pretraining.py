@@ -136,6 +136,12 @@ def test_device_batches_cover_every_jet_in_bucketed_static_shapes():
     assert not ids[0] & ids[1] and ids[0] | ids[1] == set(range(len(counts)))
     with pytest.raises(DataError, match="longest bucket"):
         DeviceJetBatches(flat, counts, 8, buckets=(16, 32))
+    # eager CPU runs: the same batches, cut to their longest jet
+    cut = DeviceJetBatches(flat, counts, 8, buckets=(16, 32, 64), seed=1, pad_to_bucket=False)
+    for full, short in zip(batches, cut, strict=True):
+        width = int(full["mask"].sum(1).max())
+        assert short["mask"].shape[1] == width
+        assert torch.equal(short["kinematics"], full["kinematics"][:, :width])
 
 
 def test_pretrain_cli_caches_features_and_trains_on_device_batches(tmp_path, caplog):

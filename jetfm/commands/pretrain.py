@@ -290,6 +290,8 @@ def device_batches(args: argparse.Namespace, data: dict[str, Any], training_args
         seed=args.seed,
         rank=training_args.process_index,
         world_size=training_args.world_size,
+        # fixed shapes where they pay: on an accelerator (no host reads) or when compiled
+        pad_to_bucket=training_args.device.type != "cpu" or bool(getattr(args, "compile", False)),
     )
     logger.info("training batches: %r", batches)
     return batches
