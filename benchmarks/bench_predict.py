@@ -84,13 +84,9 @@ def _best_rate(fn, jets: int, rounds: int) -> float:
 
 
 def throughput(model_dir: Path, path: Path, args: argparse.Namespace, onnx_path: Path | None):
-    from jetfm.inference import (
-        _iter_prepared,
-        _units,
-        make_predictor,
-        plan_inputs,
-        predict,
-    )
+    from jetfm.data.input_plan import plan_inputs, work_units
+    from jetfm.inference import make_predictor, predict
+    from jetfm.inference.chunks import iter_prepared
 
     rows = {}
     backends = [("torch", None)] + ([("onnx", onnx_path)] if onnx_path is not None else [])
@@ -102,9 +98,8 @@ def throughput(model_dir: Path, path: Path, args: argparse.Namespace, onnx_path:
             )  # fmt: skip
             spec = predictor.read_spec()
             files = plan_inputs(path, spec)
-            chunks = list(
-                _iter_prepared(_units(files, args.step_size), predictor.processor, spec, 0)
-            )
+            units = work_units(files, args.step_size)
+            chunks = list(iter_prepared(units, files, predictor.processor, spec))
             jets = sum(len(c.chunk) for c in chunks)
 
             def model_only(predictor=predictor, chunks=chunks) -> None:

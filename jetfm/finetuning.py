@@ -1,6 +1,6 @@
 """Fine-tuning a pretrained jetfm backbone on a task, on transformers' ``Trainer``.
 
-Tasks (:data:`TASKS`): ``tagging`` (jet classes), ``cwola`` (weakly supervised tagging from
+Tasks (:data:`jetfm.tasks.TASKS`): ``tagging`` (jet classes), ``cwola`` (weakly supervised tagging from
 two mixtures), ``track-id`` (per-track origin) and ``vertexing`` (track → vertex grouping).
 
 Modes (:data:`MODES`):
@@ -44,38 +44,13 @@ from jetfm.configuration import SIZE_PRESETS, JetFMConfig
 from jetfm.data.schema import IGNORE_INDEX
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
 from jetfm.hub import resolve_pretrained
-from jetfm.modeling.heads import JetFMForJetTagging, JetFMForTrackID, JetFMForVertexFinding
+from jetfm.tasks import get_task
 from jetfm.training import grouped_optimizer, ramp_param_groups
 
 logger = logging.getLogger(__name__)
 
 MODES = ("frozen", "full", "lora")
 
-
-@dataclasses.dataclass(frozen=True)
-class TaskSpec:
-    """What a task trains: head class, batch target key, best-model metric (and whether
-    larger is better)."""
-
-    name: str
-    model_class: type[PreTrainedModel]
-    target: str
-    metric: str
-    greater_is_better: bool = True
-
-
-TASKS: dict[str, TaskSpec] = {
-    # jet tagging selects on the validation loss: a near-constant output early in training
-    # can rank jets well (high AUC) while classifying nothing
-    "tagging": TaskSpec("tagging", JetFMForJetTagging, "labels", "loss", False),
-    "cwola": TaskSpec("cwola", JetFMForJetTagging, "labels", "loss", False),
-    "track-id": TaskSpec("track-id", JetFMForTrackID, "track_labels", "balanced_accuracy"),
-    "vertexing": TaskSpec("vertexing", JetFMForVertexFinding, "vertex_labels", "ari"),
-}
-#: head class name (``config.architectures``) → class, for loading fine-tuned checkpoints
-HEAD_CLASSES: dict[str, type[PreTrainedModel]] = {
-    c.__name__: c for c in (JetFMForJetTagging, JetFMForTrackID, JetFMForVertexFinding)
-}
 
 #: ``Linear`` layers that LoRA adapts: attention projections and SwiGLU of every encoder block.
 LORA_TARGET_MODULES = r".*jetfm\.layers\.\d+\.(attn\.(q|kv|out)|ff\.(gate_up|down))"
@@ -175,12 +150,6 @@ def finetuning_info(config: Any) -> dict[str, Any]:
     return info
 
 
-def get_task(task: str) -> TaskSpec:
-    if task not in TASKS:
-        raise JetFMError(f"unknown task {task!r}; choose from {list(TASKS)}")
-    return TASKS[task]
-
-
 # --- models ---------------------------------------------------------------------------------
 def resolve_model(name_or_path: str | os.PathLike) -> str:
     """A size preset as it is; a folder, short name or Hub id as the local folder it resolves
@@ -238,7 +207,7 @@ def load_model_for_task(
     Args:
         name_or_path: pretrained checkpoint (backbone-only or MPM) or a size preset name; a
             preset implies ``from_scratch``.
-        task: one of :data:`TASKS`.
+        task: one of :data:`jetfm.tasks.TASKS`.
         label_names: jet class names for ``tagging`` (sets ``num_labels``/``id2label``).
         from_scratch: same config, random weights.
         seed: seeds the head's (and, from scratch, the backbone's) initialisation.
@@ -246,7 +215,7 @@ def load_model_for_task(
     """
     spec = get_task(task)
     kwargs = dict(config_overrides)
-    if spec.model_class is JetFMForJetTagging:
+    if not spec.per_particle:  # a tagger: its classes
         if task == "cwola":  # binary target: which mixture the jet came from
             names = ["background-rich", "signal-rich"]
         elif label_names:
@@ -262,10 +231,10 @@ def load_model_for_task(
     path = str(name_or_path)
     preset = not Path(path).exists() and path in SIZE_PRESETS
     if from_scratch or preset:
-        model = spec.model_class(load_config(path, **kwargs))
+        model = spec.head_class(load_config(path, **kwargs))
     else:
         try:
-            model = spec.model_class.from_pretrained(path, **kwargs)
+            model = spec.head_class.from_pretrained(path, **kwargs)
         except OSError as err:
             raise CheckpointError(f"cannot load pretrained weights from {path!r}: {err}") from err
     finetuning_info(model.config).update(task=task, from_scratch=bool(from_scratch or preset))
@@ -415,12 +384,14 @@ def preprocess_logits(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch
     ``(B, N, C)`` logits or ``(B, N, N)`` pair scores."""
     from jetfm.modeling.vertexing import group_vertices
 
+    head = get_task(task).head
+
     def fn(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if isinstance(logits, tuple):
             logits = logits[0]
-        if task == "track-id":
+        if head == "JetFMForTrackID":
             return logits.argmax(dim=-1)
-        if task == "vertexing":
+        if head == "JetFMForVertexFinding":
             valid = labels != IGNORE_INDEX
             return torch.from_numpy(group_vertices(logits, valid)).to(logits.device)
         return logits
@@ -432,18 +403,19 @@ def compute_metrics_fn(task: str) -> Callable[[Any], dict[str, float]]:
     """``compute_metrics`` for the Trainer (validation metrics of each task)."""
     from jetfm import metrics as M
 
+    spec = get_task(task)
+
     def fn(pred: Any) -> dict[str, float]:
         out, labels = pred.predictions, pred.label_ids
         if isinstance(out, tuple):
             out = out[0]
-        if task in ("tagging", "cwola"):
+        if not spec.per_particle:
             m = M.tagging_metrics(labels, M.softmax(out))
-            return {k: m[k] for k in ("accuracy", "auc") if k in m}
-        if task == "track-id":
+        elif spec.head == "JetFMForTrackID":
             m = M.track_id_metrics(labels, out)
-            return {k: m[k] for k in ("accuracy", "balanced_accuracy") if k in m}
-        m = M.vertexing_metrics(labels, out)
-        return {k: m[k] for k in ("ari", "perfect_fraction") if k in m}
+        else:
+            m = M.vertexing_metrics(labels, out)
+        return {k: m[k] for k in spec.training_metrics if k in m}
 
     return fn
 
@@ -624,15 +596,15 @@ def finetune(
         from jetfm.data.reading import groups_for_files
 
         groups = list(groups_for_files([train, val], groups, processor.mapping, str(model)))
-    targets = (spec.target,)
-    if spec.target == "labels":
+    targets = (spec.label,)
+    if spec.label == "labels":
         # the fine-tuning data's classes, not pre-training's
         processor.label_names = _check_classes(classes, train, processor) if classes else None
     train_ds = JetDataset(
         train, processor, targets, feature_groups=groups, other_classes=other_classes
     )
     val_ds = JetDataset(val, processor, targets, feature_groups=groups, other_classes=other_classes)
-    label_names = processor.label_names if spec.target == "labels" else None
+    label_names = processor.label_names if spec.label == "labels" else None
 
     rng = np.random.default_rng(seed)
     if task == "cwola":
@@ -690,7 +662,7 @@ def finetune(
         load_best_model_at_end=True,
         metric_for_best_model=spec.metric,
         greater_is_better=spec.greater_is_better,
-        label_names=[spec.target],
+        label_names=[spec.label],
         **training_overrides,
     )
     callbacks = []
@@ -747,14 +719,14 @@ def cwola_true_auc(
     signal and background jets of a labelled dataset."""
     from sklearn.metrics import roc_auc_score
 
-    from jetfm.evaluation import predict
+    from jetfm.runner import JetRunner, run_dataset
     from jetfm.weak_supervision import SIGNAL_RICH, class_index
 
     names = dataset.processor.label_names
     s, b = class_index(names, signal, "signal"), class_index(names, background, "background")
     keep = np.flatnonzero((dataset.labels == s) | (dataset.labels == b))
     subset = torch.utils.data.Subset(dataset, keep.tolist())
-    logits = predict(model, subset, collator, batch_size)["logits"]
+    logits = run_dataset(JetRunner(model), subset, collator, batch_size)["logits"]
     score = torch.softmax(torch.as_tensor(logits), dim=-1)[:, SIGNAL_RICH].numpy()
     return float(roc_auc_score(dataset.labels[keep] == s, score))
 
@@ -762,12 +734,9 @@ def cwola_true_auc(
 __all__ = [
     "FinetuneResult",
     "FinetuneTrainer",
-    "HEAD_CLASSES",
     "LORA_TARGET_MODULES",
     "MODES",
     "Schedule",
-    "TASKS",
-    "TaskSpec",
     "apply_mode",
     "encoder_parameter",
     "finetuning_info",

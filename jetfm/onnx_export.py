@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,8 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from jetfm.atomic import atomic_file
 from jetfm.data.schema import FEATURE_GROUPS
-from jetfm.errors import MissingExtraError
+from jetfm.errors import JetFMError, MissingExtraError
+from jetfm.loading import input_groups, load_checkpoint
 
 DEFAULT_OPSET = 17
 
@@ -64,14 +65,6 @@ def example_inputs(
     return (*[x * mask[..., None] for x in out], mask)
 
 
-def _output_axes(task: str) -> dict[int, str]:
-    if task == "track-id":
-        return {0: "batch", 1: "particles"}
-    if task == "vertexing":
-        return {0: "batch", 1: "particles", 2: "particles"}
-    return {0: "batch"}
-
-
 def export_onnx(
     model_dir: str | os.PathLike,
     output: str | os.PathLike,
@@ -86,46 +79,37 @@ def export_onnx(
         import onnx
     except ImportError as err:
         raise MissingExtraError("onnx", "ONNX export") from err
-    from jetfm.evaluation import input_groups, load_finetuned
-
-    model, processor, task = load_finetuned(model_dir)
-    model.eval()
-    groups = input_groups(model, processor)
+    loaded = load_checkpoint(model_dir, device="cpu")
+    model, task = loaded.model, loaded.task
+    groups = input_groups(model, loaded.processor)
     wrapper = OnnxHead(model, groups).eval()
     names = [*groups, "mask"]
     axes: dict[str, Any] = {n: {0: "batch", 1: "particles"} for n in names}
-    axes["logits"] = _output_axes(task)
+    axes["logits"] = dict(task.onnx_axes)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            torch.onnx.export(
-                wrapper,
-                example_inputs(groups),
-                tmp,
-                input_names=names,
-                output_names=["logits"],
-                dynamic_axes=axes,
-                opset_version=opset,
-                dynamo=False,
-            )
-        graph = onnx.load(tmp)
+    with atomic_file(output) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            wrapper,
+            example_inputs(groups),
+            str(tmp),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+        graph = onnx.load(str(tmp))
         meta = {
-            "jetfm_task": task,
+            "jetfm_task": task.name,
             "feature_groups": json.dumps(groups),
             "id2label": json.dumps({str(k): v for k, v in model.config.id2label.items()}),
         }
         for key, value in meta.items():
             entry = graph.metadata_props.add()
             entry.key, entry.value = key, value
-        onnx.save(graph, tmp)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        onnx.save(graph, str(tmp))
     return output
 
 
@@ -153,11 +137,9 @@ def verify_onnx(
     (relative to the logits' scale)."""
     import numpy as np
 
-    from jetfm.errors import JetFMError
-    from jetfm.evaluation import input_groups, load_finetuned
-
-    model, processor, _ = load_finetuned(model_dir)
-    groups = input_groups(model, processor)
+    loaded = load_checkpoint(model_dir, device="cpu")
+    model = loaded.model
+    groups = input_groups(model, loaded.processor)
     inputs = example_inputs(groups, batch=batch, particles=particles, seed=1)
     with torch.no_grad():
         expected = OnnxHead(model.eval(), groups)(*inputs).numpy()

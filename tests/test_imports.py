@@ -10,24 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from tests.import_graph import cycles, import_graph, main, module_files
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jetfm"
-
-#: Cycles still in the graph; the task registry and the single loader/runner remove them.
-KNOWN_CYCLES = [
-    [
-        "jetfm.evaluation",
-        "jetfm.finetuning",
-        "jetfm.inference",
-        "jetfm.modeling",
-        "jetfm.modeling.heads",
-        "jetfm.onnx_export",
-    ],
-]
 
 # One fresh interpreter imports the third-party names jetfm's modules import at module level,
 # then forks one child per jetfm module: each child starts with no jetfm module loaded and
@@ -101,19 +87,8 @@ def test_every_module_imports_on_its_own():
     assert not failures, "\n\n".join(f"{m}:\n{tb}" for m, tb in failures.items())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import cycle left: evaluation, finetuning, inference, modeling, modeling.heads, "
-    "onnx_export (removed by the task registry and the single loader/runner)",
-)
 def test_import_graph_has_no_cycle():
     assert cycles(import_graph(PACKAGE)) == []
-
-
-def test_no_import_cycle_beyond_the_known_ones():
-    found = cycles(import_graph(PACKAGE))
-    assert all(cycle in KNOWN_CYCLES for cycle in found), found
-    assert not any("jetfm.hub" in cycle or "jetfm.model_card" in cycle for cycle in found)
 
 
 def test_the_graph_sees_imports_inside_functions_and_relative_ones(tmp_path, capsys):

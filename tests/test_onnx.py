@@ -13,8 +13,8 @@ onnx = pytest.importorskip("onnx")
 
 from jetfm.cli import main  # noqa: E402
 from jetfm.data import JetDataset, dataset_to_batch  # noqa: E402
-from jetfm.evaluation import input_groups, load_finetuned  # noqa: E402
 from jetfm.finetuning import finetune  # noqa: E402
+from jetfm.loading import input_groups, load_checkpoint  # noqa: E402
 from jetfm.onnx_export import export_onnx, run_onnx  # noqa: E402
 
 
@@ -27,7 +27,8 @@ def tuned(request, jetclass_file, tmp_path_factory):
 
 
 def _real_batch(model_dir, path, n_jets):
-    model, processor, _ = load_finetuned(model_dir)
+    loaded = load_checkpoint(model_dir, device="cpu")
+    model, processor = loaded.model, loaded.processor
     groups = input_groups(model, processor)
     data = JetDataset(path, processor, targets=(), feature_groups=groups)
     batch = dataset_to_batch(data, targets=(), indices=np.arange(n_jets))

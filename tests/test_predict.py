@@ -347,8 +347,9 @@ def test_pythia_file_matches_direct_forward(models, pythia_dir, tmp_path):
     assert np.isfinite(got).all()
 
 
-def test_head_predict_method_matches_function(tmp_path, jetclass_file):
-    """``model.predict`` is the same as :func:`jetfm.inference.predict`."""
+def test_predict_on_a_loaded_head_matches_its_folder(tmp_path, jetclass_file):
+    """:func:`jetfm.predict` on a head instance loaded from a folder (processor found in the
+    folder) is the same as on the folder's path."""
     import numpy as np
     import torch
 
@@ -365,7 +366,7 @@ def test_head_predict_method_matches_function(tmp_path, jetclass_file):
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
     model = JetFMForJetTagging.from_pretrained(tmp_path).eval()
-    by_method = model.predict([jetclass_file])
+    by_method = predict(tmp_path, [jetclass_file])
     by_function = predict(model, [jetclass_file])
     for field in by_function.fields:
         np.testing.assert_allclose(

@@ -105,14 +105,16 @@ def _cli(argv: list[str]) -> str:
 
 
 def _jet_states(model: Any, batch: dict, chunk: int = 512):
-    import torch
+    import numpy as np
 
-    keys = [k for k in ("kinematics", "pid", "tracks", "mask") if k in batch]
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(batch["mask"]), chunk):
-            out.append(model(**{k: batch[k][i : i + chunk] for k in keys}).pooler_output)
-    return torch.cat(out).numpy()
+    from jetfm.runner import JetRunner
+
+    runner = JetRunner(model)
+    parts = [
+        runner({k: v[i : i + chunk] for k, v in batch.items()})["jet_state"]
+        for i in range(0, len(batch["mask"]), chunk)
+    ]
+    return np.concatenate([p.numpy() for p in parts])
 
 
 def linear_probe(backbone: Any, probe_data: str, processor: Any, seed: int) -> list[dict]:

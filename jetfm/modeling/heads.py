@@ -12,7 +12,6 @@ linear probe) and ``config.head_dropout_prob``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -58,19 +57,7 @@ def masked_mean(states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
-class _PredictMixin:
-    """``model.predict(data)``: run a fine-tuned head over files or arrays (see
-    :func:`jetfm.inference.predict`; the processor comes from the model's folder)."""
-
-    def predict(self, data: Any, **kwargs: Any) -> Any:
-        """Predictions for ``data`` (paths/globs or awkward arrays) as an awkward array, in
-        entry order; keyword arguments go to :func:`jetfm.inference.predict`."""
-        from jetfm.inference import predict
-
-        return predict(self, data, **kwargs)
-
-
-class JetFMForJetTagging(_PredictMixin, JetFMPreTrainedModel):
+class JetFMForJetTagging(JetFMPreTrainedModel):
     """Jet classification from the pooled jet state (``config.num_labels`` classes).
 
     The MLP reads the class-attention jet state concatenated with the mean of the particle
@@ -131,7 +118,7 @@ class JetFMForJetTagging(_PredictMixin, JetFMPreTrainedModel):
         return out if return_dict else out.to_tuple()
 
 
-class JetFMForTrackID(_PredictMixin, JetFMPreTrainedModel):
+class JetFMForTrackID(JetFMPreTrainedModel):
     """Per-particle classification of a track's origin (``schema.TRACK_ORIGINS``, 6 classes).
 
     Each particle state is concatenated with the jet state (global context) and passed
@@ -219,7 +206,7 @@ class VertexFindingOutput(ModelOutput):
     logits: torch.Tensor | None = None
 
 
-class JetFMForVertexFinding(_PredictMixin, JetFMPreTrainedModel):
+class JetFMForVertexFinding(JetFMPreTrainedModel):
     """Pairwise "same vertex" scores between tracks, grouped into vertices at inference.
 
     The particle states are projected to ``head_hidden_size`` and each pair ``(i, j)`` is
