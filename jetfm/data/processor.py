@@ -31,10 +31,12 @@ from transformers import FeatureExtractionMixin
 from jetfm.data.features import FeatureChunk, compute_features
 from jetfm.data.reading import (
     DEFAULT_FEATURE_GROUPS,
+    KeyList,
     PathsLike,
     RawChunk,
     ReadSpec,
     iter_raw_chunks,
+    plan_branches,
     plan_work,
     resolve_label_names,
     validate_arrays,
@@ -333,22 +335,7 @@ class JetProcessor(HubMixin, FeatureExtractionMixin):
             return arrays
         spec = self.read_spec(targets)
         keys = arrays.fields if isinstance(arrays, ak.Array) else list(arrays.keys())
-        mapping = spec.mapping
-        plan: dict[str, str] = {}
-        for g in spec.feature_groups:
-            plan.update(mapping.branches_for([g]))
-        for t in spec.targets:
-            if t == "labels":
-                plan.update({f"label:{n}": mapping.label_prefix + n for n in spec.label_names})
-            else:
-                field = "origin" if t == "track_labels" else "vertex"
-                plan[field] = getattr(mapping, field)
-        missing = sorted(b for b in plan.values() if b not in keys)
-        if missing:
-            raise DataError(f"{source}: missing branches {missing}; present: {sorted(keys)}")
-        jet = {f: getattr(mapping, f) for f in BranchMapping.JET_FIELDS}
-        if all(b in keys for b in jet.values()):
-            plan.update(jet)
+        plan = plan_branches(KeyList(keys), source, spec)
         raw = validate_arrays(arrays, plan, spec, source, entry_start)
         return self.process(raw, spec, normalise=True)
 

@@ -378,6 +378,16 @@ def resolve_label_names(paths: PathsLike, mapping: BranchMapping | None = None) 
     return _with_tree(first, mapping, names)
 
 
+class KeyList:
+    """The ``keys()`` of in-memory arrays, so :func:`plan_branches` checks them like a tree."""
+
+    def __init__(self, keys: Sequence[str]):
+        self._keys = list(keys)
+
+    def keys(self) -> list[str]:
+        return self._keys
+
+
 def plan_branches(tree: Any, path: str | os.PathLike, spec: ReadSpec) -> dict[str, str]:
     """``{field: branch}`` to read from this tree; DataError naming what is missing.
 

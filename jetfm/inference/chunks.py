@@ -21,6 +21,7 @@ from jetfm.data.features import FeatureChunk
 from jetfm.data.input_plan import InputFile, read_copied
 from jetfm.data.processor import JetProcessor
 from jetfm.data.reading import (
+    KeyList,
     RawChunk,
     ReadSpec,
     TreeReader,
@@ -137,16 +138,6 @@ def iter_prepared(
     yield from loader  # in unit order: the DataLoader returns items in index order
 
 
-class _Keys:
-    """``tree.keys()`` look-alike for in-memory arrays (reuses the reader's branch checks)."""
-
-    def __init__(self, keys: Sequence[str]):
-        self._keys = list(keys)
-
-    def keys(self) -> list[str]:
-        return self._keys
-
-
 def iter_arrays(
     arrays: Any,
     processor: JetProcessor,
@@ -157,7 +148,7 @@ def iter_arrays(
 ) -> Iterator[PreparedChunk]:
     keys = list(arrays.fields) if isinstance(arrays, ak.Array) else list(arrays.keys())
     source = "<in-memory arrays>"
-    plan = plan_branches(_Keys(keys), source, spec)
+    plan = plan_branches(KeyList(keys), source, spec)
     if copy in (None, "none", ()):
         copy_names: list[str] = []
     elif copy == "all":
