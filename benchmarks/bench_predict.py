@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchutil import reset_peak_rss, status_mib
+from benchutil import reset_peak_rss, status_mib, write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -230,12 +230,7 @@ def main() -> None:
                 f"(memory above imports ×{results['memory_growth_ratio_above_imports']:.2f})"
             )
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_path = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(results, fh, indent=2)
-        os.replace(tmp_path, out)
+        out = write_json_atomic(args.out, results)
         print(f"wrote {out}")
 
 

@@ -13,7 +13,6 @@ import math
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -137,23 +136,13 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as JSON through a temporary file in the same folder and ``os.replace``,
-    so a reader never sees half a file (and an interrupted run leaves the old one)."""
+    """Write ``obj`` as JSON atomically (:func:`jetfm.atomic.write_text`), so a reader never
+    sees half a file (and an interrupted run leaves the old one)."""
+    from jetfm.atomic import write_text
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; a result file is not secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def status_mib(key: str) -> float:

@@ -10,6 +10,18 @@ final ``os.replace`` is a rename on one file system) and clean it up when the bl
     with atomic_folder("model_cards/mpm-flow-base") as stage:  # .mpm-flow-base.tmp-XXXX/
         model.save_pretrained(stage)
 
+A writer that keeps its file open across calls (a ROOT file filled batch by batch) holds an
+:class:`AtomicFile` instead and ends it with :meth:`~AtomicFile.commit` or
+:meth:`~AtomicFile.abort`:
+
+.. code-block:: python
+
+    pending = AtomicFile("out/jets.root")   # pending.tmp: out/.jets.root.XXXX.tmp
+    handle = uproot.recreate(pending.tmp)
+    ...                                     # later calls write through ``handle``
+    handle.close()
+    pending.commit()                        # or pending.abort() on failure
+
 A reader (or a crash) therefore never sees a half-written file, and a failure never leaves
 a temporary file or staging folder behind. Temporary names start with a dot, so listings
 that skip hidden entries (:func:`jetfm.hub.bundled_checkpoints`) never see them.
@@ -24,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_file", "atomic_folder", "write_text"]
+__all__ = ["AtomicFile", "atomic_file", "atomic_folder", "write_text"]
 
 
 def _umask() -> int:
@@ -43,33 +55,100 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+class AtomicFile:
+    """A temporary file beside ``path`` that becomes ``path`` on :meth:`commit` or
+    disappears on :meth:`abort`: the explicit form of :func:`atomic_file`, for a writer
+    that keeps its file open across calls.
+
+    The temporary file (hidden: ``.NAME.XXXX.tmp``, created empty) is at :attr:`tmp`; write
+    it, close every handle on it, then call :meth:`commit` once. :meth:`abort` is safe to
+    call at any time and more than once (after a commit it does nothing). Used as a context
+    manager it commits when the block ends normally and aborts when it raises.
+
+    Args:
+        path: the final file; its directory must exist.
+        fsync: on commit, also flush the file and its directory to disk.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        fd, name = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+        )
+        os.close(fd)
+        self.tmp = Path(name)
+        self._state = "open"
+
+    @property
+    def committed(self) -> bool:
+        """Whether :meth:`commit` has put the file in place."""
+        return self._state == "committed"
+
+    @property
+    def pending(self) -> bool:
+        """Whether the temporary file still waits for :meth:`commit` or :meth:`abort`."""
+        return self._state == "open"
+
+    def commit(self) -> Path:
+        """Put the temporary file at :attr:`path` in one rename, with the permissions of a
+        newly created file (``0o666`` less the umask); returns :attr:`path`. When the rename
+        fails the temporary file is removed and :attr:`path` is left as it was."""
+        if self._state != "open":
+            raise RuntimeError(f"{self.path}: the atomic write is already {self._state}")
+        try:
+            os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only
+            if self.fsync:
+                _fsync(self.tmp)
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "committed"
+        if self.fsync:
+            _fsync(self.path.parent)
+        return self.path
+
+    def abort(self) -> None:
+        """Remove the temporary file (:attr:`path` is left as it was); a no-op once committed
+        or aborted."""
+        if self._state == "open":
+            self._state = "aborted"
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def __repr__(self) -> str:
+        return f"AtomicFile({str(self.path)!r}, {self._state})"
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (an empty file, hidden: ``.NAME.XXXX.tmp``).
 
     When the block ends normally the temporary file replaces ``path`` in one rename, with the
     permissions of a newly created file (``0o666`` less the umask); when it raises the
-    temporary file is deleted and ``path`` is left as it was.
+    temporary file is deleted and ``path`` is left as it was. (:class:`AtomicFile` is the
+    same without the ``with`` block.)
 
     Args:
         path: the final file; its directory must exist.
         fsync: also flush the file and its directory to disk (survives a power cut).
     """
-    path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
+    pending = AtomicFile(path, fsync=fsync)
     try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only
-        if fsync:
-            _fsync(tmp)
-        os.replace(tmp, path)
-        if fsync:
-            _fsync(path.parent)
+        yield pending.tmp
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        pending.abort()
         raise
+    pending.commit()
 
 
 def write_text(path: str | os.PathLike, text: str, *, fsync: bool = False) -> Path:

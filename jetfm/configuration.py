@@ -11,6 +11,7 @@ from typing import Any
 
 from transformers import PretrainedConfig
 
+from jetfm.config_checks import CheckedConfigMixin
 from jetfm.data.schema import FEATURE_GROUPS, REQUIRED_GROUP
 from jetfm.hub import CONFIG_NAME, HubMixin
 
@@ -36,7 +37,7 @@ SIZE_PRESETS: dict[str, dict[str, Any]] = {
 MPM_TARGETS = ("vqvae", "kmeans", "regression", "flow", "diffusion")
 
 
-class JetFMConfig(HubMixin, PretrainedConfig):
+class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
     r"""Configuration of a jetfm model.
 
     Args:

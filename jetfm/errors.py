@@ -20,6 +20,14 @@ class CheckpointError(JetFMError, OSError):
     """A checkpoint cannot be found, is corrupt, or is in a refused format (pickle)."""
 
 
+class ConfigError(CheckpointError, ValueError):
+    """A config file has a field of the wrong type or value (names the file and the field).
+
+    A :class:`CheckpointError`, and a ``ValueError`` like the config constructors' own
+    value checks, so ``except OSError`` and ``except ValueError`` both catch it.
+    """
+
+
 class MissingExtraError(JetFMError, ImportError):
     """An optional dependency group is not installed."""
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from jetfm.atomic import write_text
 from jetfm.data.schema import IGNORE_INDEX, TRACK_ORIGINS
 
 SIGNAL_EFFICIENCIES = (0.5, 0.3)
@@ -472,16 +472,7 @@ def write_metrics(metrics: Mapping[str, Any], path: str | os.PathLike) -> Path:
     """Write metrics as strict JSON (non-finite → ``null``), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(_jsonable(metrics), fh, indent=2, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n")
 
 
 def format_table(metrics: Mapping[str, Any], prefix: str = "") -> str:

@@ -27,10 +27,10 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from jetfm.atomic import write_text
 from jetfm.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -350,16 +350,7 @@ def write_model_card(
         logger.info("keeping the hand-written %s", target)
         return None
     text = render_model_card(collect_facts(folder, name=name, repo_id=repo_id), tags)
-    fd, tmp = tempfile.mkstemp(prefix=".README.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text(target, text)
 
 
 __all__ = [

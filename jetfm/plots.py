@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from jetfm.atomic import atomic_file
 from jetfm.errors import JetFMError
 
 STYLES = ("default", "CMS", "ATLAS")
@@ -68,19 +68,14 @@ def _experiment_label(ax, style: str) -> None:
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    """``savefig`` to a temp file in the target directory, then ``os.replace``."""
+    """``savefig`` as PNG, atomically (:func:`jetfm.atomic.atomic_file`)."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_file(path) as tmp:  # a .tmp name: the format is given, not guessed
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path

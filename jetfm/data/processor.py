@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,6 +27,7 @@ import awkward as ak
 import numpy as np
 from transformers import FeatureExtractionMixin
 
+from jetfm.atomic import write_text
 from jetfm.data.features import FeatureChunk, compute_features
 from jetfm.data.reading import (
     DEFAULT_FEATURE_GROUPS,
@@ -349,17 +349,8 @@ class JetProcessor(HubMixin, FeatureExtractionMixin):
         return out
 
     def to_json_file(self, json_file_path: str | os.PathLike) -> None:
-        """Write atomically (temp file in the same directory, then ``os.replace``)."""
-        path = os.fspath(json_file_path)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json_string())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        """Write atomically (:func:`jetfm.atomic.write_text`)."""
+        write_text(json_file_path, self.to_json_string())
 
     def __repr__(self) -> str:
         fitted = f"fitted on {self.num_jets_fitted} jets" if self.is_fitted else "not fitted"

@@ -11,19 +11,16 @@ into place only when complete: an interrupted run never leaves a truncated file 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import awkward as ak
 import numpy as np
 
+from jetfm.atomic import AtomicFile, write_text
+
 TREE = "tree"
 _PREFIX = "part_"
-
-
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def to_branches(cols: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +42,7 @@ class RootWriter:
         self.path = Path(path)
         self.flush_jets = flush_jets
         self.tree_name = tree
-        self._tmp = _temp_path(self.path)
+        self._pending: AtomicFile | None = None
         self._file = None
         self._tree = None
         self._buffer: list[dict[str, Any]] = []
@@ -56,7 +53,12 @@ class RootWriter:
         import uproot
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = uproot.recreate(self._tmp)
+        self._pending = AtomicFile(self.path)
+        try:
+            self._file = uproot.recreate(self._pending.tmp)
+        except BaseException:
+            self._pending.abort()
+            raise
         return self
 
     def write(self, cols: dict[str, Any]) -> None:
@@ -84,14 +86,18 @@ class RootWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None:
-                self._flush()
-            self._file.close()
-        finally:
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-            else:
-                self._tmp.unlink(missing_ok=True)
+            try:
+                if exc_type is None:
+                    self._flush()
+            finally:
+                self._file.close()
+        except BaseException:
+            self._pending.abort()
+            raise
+        if exc_type is None:
+            self._pending.commit()
+        else:
+            self._pending.abort()
 
 
 def _concat(parts: list[Any]) -> Any:
@@ -102,9 +108,4 @@ def _concat(parts: list[Any]) -> Any:
 
 def write_json_atomic(path: str | Path, data: dict[str, Any]) -> None:
     """Write JSON to a temporary file next to ``path`` and rename it into place."""
-    path = Path(path)
-    tmp = _temp_path(path)
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
