@@ -68,13 +68,17 @@ class AtomicFile:
     Args:
         path: the final file; its directory must exist.
         fsync: on commit, also flush the file and its directory to disk.
+        suffix: ending of the temporary file's name (how a writer recognises the ones an
+            interrupted run left behind).
     """
 
-    def __init__(self, path: str | os.PathLike, *, fsync: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, *, fsync: bool = False, suffix: str = ".tmp"
+    ) -> None:
         self.path = Path(path)
         self.fsync = fsync
         fd, name = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=suffix
         )
         os.close(fd)
         self.tmp = Path(name)

@@ -12,7 +12,6 @@ import contextlib
 import glob
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from jetfm.atomic import AtomicFile
 from jetfm.data.input_plan import InputFile
 from jetfm.errors import DataError
 
@@ -51,11 +51,8 @@ class PartialOutput:
 
     def __init__(self, final: Path):
         self.final = final
-        fd, tmp = tempfile.mkstemp(
-            dir=final.parent, prefix=f".{final.name}.", suffix=PARTIAL_SUFFIX
-        )
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self._file = AtomicFile(final, suffix=PARTIAL_SUFFIX)
+        self.tmp = self._file.tmp
         self.entries = 0
 
     def extend(self, columns: Mapping[str, Any]) -> None:
@@ -70,14 +67,17 @@ class PartialOutput:
         self.entries += len(next(iter(columns.values())))
 
     def commit(self) -> None:
-        self._close()
-        os.replace(self.tmp, self.final)
+        try:
+            self._close()
+        except BaseException:
+            self._file.abort()
+            raise
+        self._file.commit()
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self._close()
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
+        self._file.abort()
 
     def _write(self, columns: Mapping[str, Any]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
