@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from jetfm.configuration import JetFMConfig
+import importlib
+
+from jetfm.configuration import MPM_TARGETS, JetFMConfig
 from jetfm.modeling.targets.base import (
     MPMTarget,
     TargetInputs,
@@ -10,24 +12,23 @@ from jetfm.modeling.targets.base import (
     continuous_groups,
 )
 
+#: ``config.mpm_target`` → ``"module:class"`` of its target (imported on use: zuko, tokenizer);
+#: keyed by :data:`jetfm.configuration.MPM_TARGETS`
+TARGET_CLASSES: dict[str, str] = {
+    "vqvae": "jetfm.modeling.targets.vqvae:VQVAETarget",
+    "kmeans": "jetfm.modeling.targets.kmeans:KMeansTarget",
+    "regression": "jetfm.modeling.targets.regression:RegressionTarget",
+    "flow": "jetfm.modeling.targets.flow:FlowTarget",
+    "diffusion": "jetfm.modeling.targets.diffusion:DiffusionTarget",
+}
+
 
 def target_class(name: str) -> type[MPMTarget]:
-    """The target class for ``config.mpm_target`` (imported lazily: zuko, tokenizer)."""
-    if name == "regression":
-        from jetfm.modeling.targets.regression import RegressionTarget as cls
-    elif name == "flow":
-        from jetfm.modeling.targets.flow import FlowTarget as cls
-    elif name == "diffusion":
-        from jetfm.modeling.targets.diffusion import DiffusionTarget as cls
-    elif name == "kmeans":
-        from jetfm.modeling.targets.kmeans import KMeansTarget as cls
-    elif name == "vqvae":
-        from jetfm.modeling.targets.vqvae import VQVAETarget as cls
-    else:
-        raise ValueError(
-            f"unknown mpm_target {name!r}; one of vqvae, kmeans, regression, flow, diffusion"
-        )
-    return cls
+    """The target class for ``config.mpm_target`` (:data:`TARGET_CLASSES`)."""
+    if name not in TARGET_CLASSES:
+        raise ValueError(f"unknown mpm_target {name!r}; one of {', '.join(MPM_TARGETS)}")
+    module, cls = TARGET_CLASSES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def build_target(config: JetFMConfig, input_size: int) -> MPMTarget:
@@ -37,6 +38,7 @@ def build_target(config: JetFMConfig, input_size: int) -> MPMTarget:
 
 __all__ = [
     "MPMTarget",
+    "TARGET_CLASSES",
     "TargetInputs",
     "TargetOutput",
     "build_target",
