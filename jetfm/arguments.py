@@ -80,7 +80,8 @@ class RunArguments:
         return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        """:meth:`to_dict` as JSON (a value JSON cannot hold is written as its ``str``)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str) + "\n"
 
     def to_json_file(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` as JSON to ``path`` atomically; returns the path."""
