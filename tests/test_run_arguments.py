@@ -152,7 +152,9 @@ def test_finetune_with_arguments_equals_the_keyword_call(jetclass_file, tmp_path
         output_dir="x"
     )
     assert by_keywords.trainer.args.warmup_steps == by_arguments.trainer.args.warmup_steps == 1
-    assert by_keywords.metrics == by_arguments.metrics
+    timing = ("runtime", "samples_per_second", "steps_per_second")
+    same = {k: v for k, v in by_keywords.metrics.items() if k not in timing}
+    assert same == {k: v for k, v in by_arguments.metrics.items() if k not in timing}
     mine = by_arguments.model.state_dict()
     for name, value in by_keywords.model.state_dict().items():
         torch.testing.assert_close(value, mine[name])
