@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
 from jetfm.configuration import MPM_TARGETS, JetFMConfig
 from jetfm.modeling.targets.base import (
@@ -12,14 +12,47 @@ from jetfm.modeling.targets.base import (
     continuous_groups,
 )
 
-#: ``config.mpm_target`` → ``"module:class"`` of its target (imported on use: zuko, tokenizer);
-#: keyed by :data:`jetfm.configuration.MPM_TARGETS`
-TARGET_CLASSES: dict[str, str] = {
-    "vqvae": "jetfm.modeling.targets.vqvae:VQVAETarget",
-    "kmeans": "jetfm.modeling.targets.kmeans:KMeansTarget",
-    "regression": "jetfm.modeling.targets.regression:RegressionTarget",
-    "flow": "jetfm.modeling.targets.flow:FlowTarget",
-    "diffusion": "jetfm.modeling.targets.diffusion:DiffusionTarget",
+
+# Each target's module is imported on first use (zuko, the tokenizer); the imports stay
+# statements so that tests/import_graph.py sees them.
+def _vqvae() -> type[MPMTarget]:
+    from jetfm.modeling.targets.vqvae import VQVAETarget
+
+    return VQVAETarget
+
+
+def _kmeans() -> type[MPMTarget]:
+    from jetfm.modeling.targets.kmeans import KMeansTarget
+
+    return KMeansTarget
+
+
+def _regression() -> type[MPMTarget]:
+    from jetfm.modeling.targets.regression import RegressionTarget
+
+    return RegressionTarget
+
+
+def _flow() -> type[MPMTarget]:
+    from jetfm.modeling.targets.flow import FlowTarget
+
+    return FlowTarget
+
+
+def _diffusion() -> type[MPMTarget]:
+    from jetfm.modeling.targets.diffusion import DiffusionTarget
+
+    return DiffusionTarget
+
+
+#: ``config.mpm_target`` → the loader of its target class, keyed by
+#: :data:`jetfm.configuration.MPM_TARGETS`
+TARGET_CLASSES: dict[str, Callable[[], type[MPMTarget]]] = {
+    "vqvae": _vqvae,
+    "kmeans": _kmeans,
+    "regression": _regression,
+    "flow": _flow,
+    "diffusion": _diffusion,
 }
 
 
@@ -27,8 +60,7 @@ def target_class(name: str) -> type[MPMTarget]:
     """The target class for ``config.mpm_target`` (:data:`TARGET_CLASSES`)."""
     if name not in TARGET_CLASSES:
         raise ValueError(f"unknown mpm_target {name!r}; one of {', '.join(MPM_TARGETS)}")
-    module, cls = TARGET_CLASSES[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return TARGET_CLASSES[name]()
 
 
 def build_target(config: JetFMConfig, input_size: int) -> MPMTarget:
