@@ -22,7 +22,7 @@ from benchutil import machine_info, write_json_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from jetfm.cli import main as cli_main  # noqa: E402
-from jetfm.commands.pretrain import BASE_LR  # noqa: E402
+from jetfm.pretraining import BASE_LR  # noqa: E402
 from jetfm.training import scaled_learning_rate  # noqa: E402
 from tests.fixtures_data import write_jetclass_file  # noqa: E402  (the tests' jet writer)
 

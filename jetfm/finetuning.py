@@ -40,6 +40,7 @@ import torch
 import transformers
 from transformers import EarlyStoppingCallback, PreTrainedModel
 
+from jetfm.arguments import RunArguments, mapping_option, path_option, tuple_option
 from jetfm.configuration import SIZE_PRESETS, JetFMConfig
 from jetfm.data.schema import IGNORE_INDEX
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
@@ -427,25 +428,48 @@ def load_processor(
     feature_groups: Sequence[str] | None = None,
     max_jets: int | None = None,
     mapping: Any = None,
+    *,
+    refit: bool = False,
+    from_scratch: bool = False,
 ) -> Any:
-    """The checkpoint's processor (normalisation travels with the model) if it has one,
-    otherwise a processor fitted on the training files; ``mapping`` (a
-    :class:`~jetfm.data.BranchMapping`) replaces its branch mapping (names, not statistics)."""
+    """The checkpoint's processor (normalisation travels with the model); ``mapping`` (a
+    :class:`~jetfm.data.BranchMapping`) replaces its branch mapping (names, not statistics).
+
+    A size preset (or ``from_scratch``) gets a processor fitted on the training files. A
+    pretrained checkpoint without ``preprocessor_config.json`` is a :class:`CheckpointError`:
+    its backbone learnt on statistics that are lost, and statistics refitted on other files
+    scale its inputs differently. ``refit=True`` (``FinetuneArguments.refit_processor``,
+    ``--refit-processor``) fits them on the training files anyway, with a warning."""
     from jetfm.data import JetProcessor
 
     path = Path(name_or_path)
-    if (path / "preprocessor_config.json").is_file():
+    if (path / PROCESSOR_FILE).is_file():
         processor = JetProcessor.from_pretrained(str(path))
         logger.info("using the normalisation statistics saved with %s", path)
         if mapping is not None:
             processor.branch_mapping = mapping.to_dict()
-    else:
-        from jetfm.data.reading import detect_feature_groups
+        return processor
+    preset = not path.exists() and str(name_or_path) in SIZE_PRESETS
+    if not (preset or from_scratch):
+        if not refit:
+            raise CheckpointError(
+                f"{path}: no {PROCESSOR_FILE} in the checkpoint folder (the normalisation "
+                "statistics its backbone was pre-trained with); statistics fitted on the "
+                "training files would scale its inputs differently. To fit them anyway, pass "
+                "FinetuneArguments(refit_processor=True) (command line: --refit-processor)"
+            )
+        logger.warning(
+            "%s has no %s: normalisation statistics refitted on %s (the backbone was "
+            "pre-trained on other statistics, so its inputs are scaled differently)",
+            path, PROCESSOR_FILE, train,
+        )  # fmt: skip
+    from jetfm.data.reading import detect_feature_groups
 
-        # default: the groups the training files have (four-vector-only files are common)
-        groups = tuple(feature_groups) if feature_groups else detect_feature_groups(train, mapping)
-        processor = JetProcessor(feature_groups=groups, branch_mapping=mapping)
-        processor.fit(train, max_jets=max_jets, progress=False)
+    # default: the groups the training files have (four-vector-only files are common)
+    groups = tuple(feature_groups) if feature_groups else detect_feature_groups(train, mapping)
+    processor = JetProcessor(feature_groups=groups, branch_mapping=mapping)
+    processor.fit(train, max_jets=max_jets, progress=False)
+    if preset or from_scratch:
         logger.info("fitted normalisation statistics on %s", train)
     return processor
 
@@ -480,6 +504,125 @@ def _data_groups(processor: Any, config: JetFMConfig, requested: Sequence[str] |
     return [g for g in available if g in requested]
 
 
+#: where a run saves its :class:`FinetuneArguments`, in its output folder
+FINETUNE_ARGS_NAME = "finetune_args.json"
+#: the checkpoint file of the normalisation statistics
+PROCESSOR_FILE = "preprocessor_config.json"
+#: the arguments :func:`finetune` also takes by position, in order
+POSITIONAL_FIELDS = ("model", "task", "train", "val", "output_dir")
+
+
+def _field(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass
+class FinetuneArguments(RunArguments):
+    """The options of a fine-tuning run (:func:`finetune`, ``jetfm finetune``).
+
+    The fields are :func:`finetune`'s parameters, with the same defaults. Paths are kept as
+    strings, sequences as tuples, the mapping as a :class:`~jetfm.data.BranchMapping`;
+    :meth:`to_json_file` / :meth:`from_json_file` save and read them back unchanged. A run
+    saves them in its output folder as ``finetune_args.json``.
+    """
+
+    FILE_NAME = FINETUNE_ARGS_NAME
+
+    model: str = dataclasses.field(
+        metadata={"help": "Pretrained checkpoint (folder, short name or Hub id), or a size "
+                  "preset (tiny/small/base, implying from_scratch)."}
+    )  # fmt: skip
+    task: str = dataclasses.field(
+        metadata={"help": "What to learn: tagging, cwola, track-id or vertexing."}
+    )
+    train: Any = dataclasses.field(
+        metadata={"help": "Training files: ROOT, parquet or HDF5 (path, glob, directory or list)."}
+    )
+    val: Any = dataclasses.field(
+        metadata={"help": "Validation files (early stopping and the best checkpoint)."}
+    )
+    output_dir: str = dataclasses.field(metadata={"help": "The fine-tuned checkpoint folder."})
+    mode: str = _field("full", "frozen, full (backbone LR ramp) or lora.")
+    from_scratch: bool = _field(False, "Same architecture and config, random weights (the "
+                                       "baseline).")  # fmt: skip
+    max_train_jets: int | None = _field(
+        None,
+        "Use a random subset of this many training jets (data-efficiency studies; for cwola "
+        "the cap on both mixtures together).",
+    )
+    epochs: float | None = _field(
+        None, "Passes over the training jets (None: 10, but at least 250 optimiser steps)."
+    )
+    max_steps: int = _field(-1, "Optimiser steps; > 0 overrides epochs.")
+    batch_size: int | None = _field(
+        None, "Jets per step (None: a tenth of the training jets, within [16, 256])."
+    )
+    lr: float = _field(DEFAULT_LR, "Peak learning rate of the head (chosen on the validation "
+                                   "set at 1,000 labels).")  # fmt: skip
+    seed: int = _field(42, "Seeds the subset, the head and the data order.")
+    feature_groups: tuple[str, ...] | None = _field(
+        None, "Input groups to use (None: all the model and the data share)."
+    )
+    classes: tuple[str, ...] | None = _field(
+        None, "Tagging only: learn these classes (label_* branch names) instead of every one."
+    )
+    other_classes: str = _field(
+        "raise",
+        "With classes: 'raise' (a jet of another class is a DataError naming the file and "
+        "entry) or 'skip' such jets.",
+    )
+    signal: str | None = _field(None, "CWoLa: the signal class.")
+    background: str | None = _field(None, "CWoLa: the background class.")
+    fractions: tuple[float, ...] = _field((0.2, 0.6), "CWoLa: signal fractions of the two "
+                                                      "mixtures.")  # fmt: skip
+    freeze_fraction: float = _field(0.1, "full mode: fraction of steps with the backbone "
+                                         "frozen.")  # fmt: skip
+    ramp_fraction: float = _field(0.1, "full mode: fraction of steps ramping the backbone LR up.")
+    backbone_lr_scale: float = _field(
+        1.0, "full mode: the backbone's LR after the ramp, relative to the head's."
+    )
+    layer_lr_decay: float = _field(
+        1.0, "full mode: each encoder block learns at this × the LR of the block above (1: off)."
+    )
+    early_stopping_patience: int | None = _field(
+        DEFAULT_PATIENCE,
+        "Stop after this many evaluations without improvement (None: never); the best "
+        "checkpoint is restored either way.",
+    )
+    evals_per_run: int = _field(DEFAULT_EVALS, "Validation passes over the run (also the "
+                                               "checkpoint cadence).")  # fmt: skip
+    lora_rank: int = _field(8, "lora mode: adapter rank.")
+    config_overrides: dict[str, Any] | None = _field(
+        None, "Model config fields, e.g. {'head_hidden_size': 0} for a linear probe."
+    )
+    mapping: Any = _field(
+        None,
+        "A BranchMapping (its dict, or a YAML path) for files not in the JetClass layout; "
+        "saved with the fine-tuned processor.",
+    )
+    compile: bool = _field(False, "torch.compile the model (batches padded to a few bucket "
+                                  "lengths, one graph each).")  # fmt: skip
+    refit_processor: bool = _field(
+        False,
+        "Fit the normalisation statistics on the training files when the checkpoint has no "
+        "preprocessor_config.json (otherwise an error: its backbone learnt on other ones).",
+    )
+    training_overrides: dict[str, Any] = dataclasses.field(
+        default_factory=dict, metadata={"help": "Any other TrainingArguments field."}
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("model", "train", "val", "output_dir"):
+            setattr(self, name, path_option(getattr(self, name)))
+        self.feature_groups = tuple_option(self.feature_groups, str)
+        self.classes = tuple_option(self.classes, str)
+        self.fractions = tuple_option(self.fractions, float)
+        self.mapping = mapping_option(self.mapping)
+        self.training_overrides = dict(self.training_overrides or {})
+        if self.config_overrides is not None:
+            self.config_overrides = dict(self.config_overrides)
+
+
 @dataclasses.dataclass
 class FinetuneResult:
     """What :func:`finetune` returns."""
@@ -488,42 +631,46 @@ class FinetuneResult:
     trainer: transformers.Trainer
     model: PreTrainedModel
     metrics: dict[str, Any]
+    #: the run's options (also saved as ``finetune_args.json`` in ``output_dir``)
+    arguments: FinetuneArguments | None = None
+
+
+def finetune_arguments(
+    args: FinetuneArguments | Any = None, *positional: Any, **kwargs: Any
+) -> FinetuneArguments:
+    """The :class:`FinetuneArguments` of a :func:`finetune` call: ``args`` itself, or the
+    keyword call ``(model, task, train, val, output_dir, **options)``, whose options that are
+    no field go to ``training_overrides``."""
+    if isinstance(args, FinetuneArguments):
+        if positional or kwargs:
+            raise TypeError("finetune() takes FinetuneArguments or the arguments, not both")
+        return args
+    values = ([] if args is None else [args]) + list(positional)
+    if len(values) > len(POSITIONAL_FIELDS):
+        raise TypeError(
+            f"finetune() takes at most {len(POSITIONAL_FIELDS)} positional arguments "
+            f"({', '.join(POSITIONAL_FIELDS)}), got {len(values)}"
+        )
+    given = dict(zip(POSITIONAL_FIELDS, values, strict=False))
+    twice = sorted(set(given) & set(kwargs))
+    if twice:
+        raise TypeError(f"finetune() got multiple values for {twice}")
+    fields = {f.name for f in dataclasses.fields(FinetuneArguments)}
+    options = {k: v for k, v in kwargs.items() if k in fields}
+    extra = {k: v for k, v in kwargs.items() if k not in fields}
+    if extra:
+        options["training_overrides"] = {**dict(options.get("training_overrides") or {}), **extra}
+    return FinetuneArguments(**given, **options)
 
 
 def finetune(
-    model: str | os.PathLike,
-    task: str,
-    train: Any,
-    val: Any,
-    output_dir: str | os.PathLike,
-    *,
-    mode: str = "full",
-    from_scratch: bool = False,
-    max_train_jets: int | None = None,
-    epochs: float | None = None,
-    max_steps: int = -1,
-    batch_size: int | None = None,
-    lr: float = DEFAULT_LR,
-    seed: int = 42,
-    feature_groups: Sequence[str] | None = None,
-    classes: Sequence[str] | None = None,
-    other_classes: str = "raise",
-    signal: str | None = None,
-    background: str | None = None,
-    fractions: Sequence[float] = (0.2, 0.6),
-    freeze_fraction: float = 0.1,
-    ramp_fraction: float = 0.1,
-    backbone_lr_scale: float = 1.0,
-    layer_lr_decay: float = 1.0,
-    early_stopping_patience: int | None = DEFAULT_PATIENCE,
-    evals_per_run: int = DEFAULT_EVALS,
-    lora_rank: int = 8,
-    config_overrides: dict[str, Any] | None = None,
-    mapping: Any = None,
-    compile: bool = False,
-    **training_overrides: Any,
+    args: FinetuneArguments | str | os.PathLike | None = None, *positional: Any, **kwargs: Any
 ) -> FinetuneResult:
     """Fine-tune ``model`` on ``task`` and write the final checkpoint into ``output_dir``.
+
+    Called with a :class:`FinetuneArguments` (``finetune(FinetuneArguments(...))``) or with
+    its fields: ``finetune(model, task, train, val, output_dir, mode=..., ...)`` (the first
+    five also by position); keywords that are no field go to ``training_overrides``.
 
     Args:
         model: pretrained checkpoint dir/name (or a size preset, implying from scratch).
@@ -562,12 +709,31 @@ def finetune(
             (parquet / HDF5 columns, padded arrays); saved with the fine-tuned processor.
         compile: ``torch.compile`` the model (static shapes: batches padded to a few bucket
             lengths, one graph each); a one-off compilation for faster steps on a GPU.
+        refit_processor: a checkpoint without ``preprocessor_config.json`` is an error unless
+            this is set: then statistics are fitted on the training files (with a warning).
         training_overrides: any other ``TrainingArguments`` field.
 
     Returns:
-        :class:`FinetuneResult` with the output dir, trainer, trained model and the final
-        validation metrics (for ``cwola`` also the AUC on true labels, ``true_auc``).
+        :class:`FinetuneResult` with the output dir, trainer, trained model, the final
+        validation metrics (for ``cwola`` also the AUC on true labels, ``true_auc``) and the
+        arguments (saved as ``finetune_args.json`` in ``output_dir``).
     """
+    options = finetune_arguments(args, *positional, **kwargs)
+    (model, task, train, val, output_dir) = (getattr(options, f) for f in POSITIONAL_FIELDS)
+    mode, from_scratch, max_train_jets = options.mode, options.from_scratch, options.max_train_jets
+    epochs, max_steps, batch_size = options.epochs, options.max_steps, options.batch_size
+    lr, seed, feature_groups = options.lr, options.seed, options.feature_groups
+    classes, other_classes = options.classes, options.other_classes
+    signal, background, fractions = options.signal, options.background, options.fractions
+    freeze_fraction, ramp_fraction = options.freeze_fraction, options.ramp_fraction
+    backbone_lr_scale, layer_lr_decay = options.backbone_lr_scale, options.layer_lr_decay
+    early_stopping_patience, evals_per_run = options.early_stopping_patience, options.evals_per_run
+    lora_rank, config_overrides = options.lora_rank, options.config_overrides
+    mapping, compile, training_overrides = (
+        options.mapping,
+        options.compile,
+        options.training_overrides,
+    )
     from jetfm.data import JetCollator, JetDataset
     from jetfm.metrics import write_metrics
     from jetfm.training import run_training, training_arguments
@@ -590,7 +756,14 @@ def finetune(
     base_model = None if from_scratch else hub_model_id(model)
     model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
     config = load_config(model)
-    processor = load_processor(model, train, feature_groups, mapping=mapping)
+    processor = load_processor(
+        model,
+        train,
+        feature_groups,
+        mapping=mapping,
+        refit=options.refit_processor,
+        from_scratch=from_scratch,
+    )
     groups = _data_groups(processor, config, feature_groups)
     if feature_groups is None:  # the checkpoint may know groups the files lack
         from jetfm.data.reading import groups_for_files
@@ -646,7 +819,7 @@ def finetune(
     if warning := few_steps_warning(total, len(train_set), batch_size):
         logger.warning(warning)
     every = max(1, math.ceil(total / max(1, evals_per_run)))
-    args = training_arguments(
+    trainer_args = training_arguments(
         str(output_dir),
         seed=seed,
         learning_rate=lr,
@@ -686,7 +859,7 @@ def finetune(
     collator = JetCollator(targets=targets, feature_groups=groups, buckets=buckets)
     trainer = run_training(
         trainable,
-        args,
+        trainer_args,
         train_set,
         eval_dataset=val_set,
         data_collator=collator,
@@ -704,7 +877,9 @@ def finetune(
     metrics |= {"task": task, "mode": mode, "from_scratch": bool(info["from_scratch"]),
                 "train_jets": len(train_set)}  # fmt: skip
     write_metrics(metrics, Path(output_dir) / "finetune_metrics.json")
-    return FinetuneResult(Path(output_dir), trainer, final, metrics)
+    if trainer.is_world_process_zero():
+        options.to_json_file(Path(output_dir) / FINETUNE_ARGS_NAME)
+    return FinetuneResult(Path(output_dir), trainer, final, metrics, options)
 
 
 def cwola_true_auc(
@@ -732,6 +907,8 @@ def cwola_true_auc(
 
 
 __all__ = [
+    "FINETUNE_ARGS_NAME",
+    "FinetuneArguments",
     "FinetuneResult",
     "FinetuneTrainer",
     "LORA_TARGET_MODULES",
@@ -745,6 +922,7 @@ __all__ = [
     "cwola_true_auc",
     "default_schedule",
     "finetune",
+    "finetune_arguments",
     "load_config",
     "resolve_model",
     "load_model_for_task",

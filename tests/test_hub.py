@@ -475,7 +475,7 @@ def test_shipped_mpm_vq_base_loads_offline_with_its_codebook():
     """The tokenized-target checkpoint ships its VQ-VAE codebook (``tokenizer/``): found by
     name offline, it loads and matches the shipped processor's feature groups."""
     from jetfm.data.processor import JetProcessor
-    from jetfm.tokenizer import ParticleTokenizer
+    from jetfm.modeling.tokenizer import ParticleTokenizer
 
     folder = resolve_pretrained("mpm-vq-base")  # backbone and card: the next test
     tok = ParticleTokenizer.from_pretrained(str(Path(folder) / "tokenizer"))

@@ -15,7 +15,7 @@ from jetfm.modeling.backbone import JetFMModel
 from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling, sample_particle_mask
 from jetfm.modeling.targets.kmeans import fit_kmeans
 from jetfm.modeling.targets.vqvae import tokenizer_options
-from jetfm.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
+from jetfm.modeling.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
 from jetfm.training import ComponentLossTrainer, run_training, training_arguments
 from tests._synthetic_jets import SyntheticJetDataset, pad_collate, synthetic_jets
 

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from jetfm.data.schema import IGNORE_INDEX
 from jetfm.modeling.targets.kmeans import fit_kmeans, nearest_code
-from jetfm.tokenizer import ParticleTokenizer, ParticleTokenizerConfig, codebook_statistics
+from jetfm.modeling.tokenizer import ParticleTokenizer, ParticleTokenizerConfig, codebook_statistics
 from jetfm.training import ComponentLossTrainer, run_training, training_arguments
 from tests._synthetic_jets import SyntheticJetDataset, pad_collate, synthetic_jets
 
@@ -132,7 +132,7 @@ _RANK_WORKER = textwrap.dedent(
     import torch
     import torch.distributed as dist
     from safetensors.torch import load_file, save_file
-    from jetfm.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
+    from jetfm.modeling.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
 
     rank, folder = int(sys.argv[1]), sys.argv[2]
     dist.init_process_group(

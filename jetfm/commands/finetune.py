@@ -18,13 +18,16 @@ after 3 without improvement, and the best checkpoint restored at the end.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from jetfm.commands import add_branch_map_argument
+
+if TYPE_CHECKING:
+    from jetfm.finetuning import FinetuneArguments
 
 NAME = "finetune"
 HELP = "fine-tune a pretrained model for tagging, CWoLa, track ID or vertex finding"
 
-TASK_CHOICES = ("tagging", "cwola", "track-id", "vertexing")
 MODE_CHOICES = ("frozen", "full", "lora")
 
 
@@ -40,13 +43,15 @@ def _groups(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jetfm.tasks import TASK_NAMES
+
     parser.add_argument(
         "--model",
         required=True,
         help="pretrained checkpoint (directory or name), or a size preset "
         "(tiny/small/base, implies --from-scratch)",
     )
-    parser.add_argument("--task", required=True, choices=TASK_CHOICES, help="what to learn")
+    parser.add_argument("--task", required=True, choices=TASK_NAMES, help="what to learn")
     parser.add_argument(
         "--train", required=True, help="training ROOT, parquet or HDF5 files (path, glob, dir)"
     )
@@ -158,30 +163,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="torch.compile the model (static shapes, one graph per bucket of padded lengths)",
     )
+    parser.add_argument(
+        "--refit-processor",
+        action="store_true",
+        help="fit the normalisation statistics on --train when the --model checkpoint has no "
+        "preprocessor_config.json (otherwise an error: its backbone learnt on other ones)",
+    )
 
 
-def run(args: argparse.Namespace) -> int:
-    from jetfm.data import BranchMapping
-    from jetfm.finetuning import finetune
-    from jetfm.metrics import format_table
+def finetune_arguments(args: argparse.Namespace) -> FinetuneArguments:
+    """The :class:`~jetfm.finetuning.FinetuneArguments` of a parsed ``jetfm finetune``
+    command line; options left unset take their defaults (kept in one place, the dataclass)."""
+    from jetfm.finetuning import FinetuneArguments
 
-    overrides = {}
-    if args.head_hidden_size is not None:
-        overrides["head_hidden_size"] = args.head_hidden_size
-    # options left unset take finetune()'s defaults (kept in one place, jetfm.finetuning)
-    optional: dict[str, float | int | None] = {}
-    if args.lr is not None:
-        optional["lr"] = args.lr
-    if args.evals is not None:
-        optional["evals_per_run"] = args.evals
-    if args.patience is not None:
-        optional["early_stopping_patience"] = args.patience or None  # 0: off
-    result = finetune(
-        args.model,
-        args.task,
-        args.train,
-        args.val,
-        args.output,
+    values: dict[str, Any] = dict(
+        model=args.model,
+        task=args.task,
+        train=args.train,
+        val=args.val,
+        output_dir=args.output,
         mode=args.mode,
         from_scratch=args.from_scratch,
         max_train_jets=args.max_train_jets,
@@ -200,11 +200,27 @@ def run(args: argparse.Namespace) -> int:
         backbone_lr_scale=args.backbone_lr_scale,
         layer_lr_decay=args.layer_lr_decay,
         lora_rank=args.lora_rank,
-        config_overrides=overrides,
-        mapping=BranchMapping.from_option(args.branch_map),
+        config_overrides={}
+        if args.head_hidden_size is None
+        else {"head_hidden_size": args.head_hidden_size},
+        mapping=args.branch_map,
         compile=args.compile,
-        **optional,
+        refit_processor=args.refit_processor,
     )
+    if args.lr is not None:
+        values["lr"] = args.lr
+    if args.evals is not None:
+        values["evals_per_run"] = args.evals
+    if args.patience is not None:
+        values["early_stopping_patience"] = args.patience or None  # 0: off
+    return FinetuneArguments(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    from jetfm.finetuning import finetune
+    from jetfm.metrics import format_table
+
+    result = finetune(finetune_arguments(args))
     print(format_table(result.metrics))
     print(f"saved the fine-tuned model to {result.output_dir}")
     return 0

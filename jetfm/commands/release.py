@@ -50,7 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe-jets-per-class", type=int, default=0,
                         help="also generate held-out jets (different seed) for a linear probe")  # fmt: skip
     parser.add_argument("--probe-data", default=None, help="held-out labelled ROOT files (glob)")
-    parser.add_argument("--target", default="flow", help="MPM target (see jetfm pretrain)")
+    from jetfm.configuration import MPM_TARGETS
+
+    parser.add_argument(
+        "--target", choices=MPM_TARGETS, default="flow", help="MPM target (see jetfm pretrain)"
+    )
     parser.add_argument("--size", default="tiny", help="size preset")
     parser.add_argument("--max-steps", type=int, default=300, help="pre-training steps")
     parser.add_argument("--batch-size", type=int, default=64, help="jets per step")
@@ -101,6 +105,23 @@ def _cli(argv: list[str]) -> str:
     logger.info("running: %s", line)
     if main(argv) != 0:
         raise JetFMError(f"`{line}` failed")
+    return line
+
+
+def _pretrain(options: Any) -> str:
+    """Pre-train with :func:`jetfm.pretrain`; returns the equivalent ``jetfm pretrain``
+    command line for the record."""
+    from jetfm.pretraining import pretrain
+
+    argv = ["pretrain", "--data", options.data, "--output", options.output_dir,
+            "--target", options.target, "--size", options.size,
+            "--max-steps", str(options.max_steps), "--batch-size", str(options.batch_size),
+            "--lr", str(options.lr), "--seed", str(options.seed),
+            "--save-steps", str(options.save_steps),
+            "--logging-steps", str(options.logging_steps)]  # fmt: skip
+    line = "jetfm " + " ".join(shlex.quote(a) for a in argv)
+    logger.info("running: %s", line)
+    pretrain(options)
     return line
 
 
@@ -210,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
     from jetfm.model_card import METRICS_NAME, PROVENANCE_NAME, write_model_card
     from jetfm.modeling.continuation import DECODER_WEIGHTS_NAME, decoder_state
     from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
+    from jetfm.pretraining import PretrainArguments
 
     start = time.time()
     if not (args.data or args.generate_jets_per_class or args.pretrained):
@@ -261,12 +283,11 @@ def run(args: argparse.Namespace) -> int:
             data = {"source": f"files matching {args.data}"}
         pretrain_dir = Path(args.pretrained) if args.pretrained else work / "pretrain"
         if not args.pretrained:
-            commands.append(_cli([
-            "pretrain", "--data", train_glob, "--output", str(pretrain_dir),
-            "--target", args.target, "--size", args.size, "--max-steps", str(args.max_steps),
-            "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--seed", str(args.seed),
-            "--save-steps", str(max(args.max_steps, 1)), "--logging-steps", "10",
-            ]))  # fmt: skip
+            commands.append(_pretrain(PretrainArguments(
+                data=train_glob, output_dir=str(pretrain_dir), target=args.target,
+                size=args.size, max_steps=args.max_steps, batch_size=args.batch_size,
+                lr=args.lr, seed=args.seed, save_steps=max(args.max_steps, 1), logging_steps=10,
+            )))  # fmt: skip
 
         mpm = JetFMForMaskedParticleModeling.from_pretrained(str(pretrain_dir))
         backbone = mpm.jetfm

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from jetfm.commands.pretrain import add_data_arguments
+    from jetfm.commands import add_data_arguments
 
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     train = sub.add_parser(
@@ -61,7 +61,7 @@ def codebook_report(tokenizer, dataset, collator, batch_size: int, max_batches: 
     import torch
     from torch.utils.data import DataLoader
 
-    from jetfm.tokenizer import codebook_statistics
+    from jetfm.modeling.tokenizer import codebook_statistics
 
     tokenizer.eval()
     codes = []
@@ -82,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from transformers import set_seed
 
-    from jetfm.commands.pretrain import prepare_data, run_args
+    from jetfm.commands import pretrain_arguments
     from jetfm.errors import JetFMError
-    from jetfm.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
+    from jetfm.modeling.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
+    from jetfm.pretraining import prepare_data, trainer_arguments
     from jetfm.training import ComponentLossTrainer, run_training
 
     if args.action != "train":  # pragma: no cover - argparse enforces the choice
@@ -94,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dead_code_fraction < 0:
         raise JetFMError(f"--dead-code-fraction must be >= 0, got {args.dead_code_fraction}")
     set_seed(args.seed)
-    data = prepare_data(args)
+    # the data options are pre-training's, read through a DataLoader of in-memory jets
+    data_args = pretrain_arguments(args, device_batches=False)
+    data = prepare_data(data_args)
     processor = data["processor"]
     groups = {"kinematics": 7}
     if args.tokenize_tracks:
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     tokenizer = ParticleTokenizer(config)
     trainer = run_training(
         tokenizer,
-        run_args(args),
+        trainer_arguments(data_args),
         data["train"],
         eval_dataset=data["val"],
         data_collator=data["collator"],

@@ -177,7 +177,7 @@ def complete_from_release(model: Any, folder: Path) -> list[str]:
     loaded = []
     tokenizer = getattr(model.target, "tokenizer", None)
     if tokenizer is not None and (folder / "tokenizer" / WEIGHTS_NAME).is_file():
-        from jetfm.tokenizer import ParticleTokenizer
+        from jetfm.modeling.tokenizer import ParticleTokenizer
 
         model.target.set_tokenizer(ParticleTokenizer.from_pretrained(str(folder / "tokenizer")))
         loaded.append("tokenizer")

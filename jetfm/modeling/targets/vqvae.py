@@ -1,7 +1,7 @@
 """``vqvae``: cross-entropy over the particle's code from a frozen VQ-VAE tokenizer.
 
 The first MPM paper (arXiv 2401.13537). The whole jet (masked particles included) is
-tokenized by the frozen :class:`~jetfm.tokenizer.ParticleTokenizer` — codes depend on the jet
+tokenized by the frozen :class:`~jetfm.modeling.tokenizer.ParticleTokenizer` — codes depend on the jet
 context — and the decoder predicts the code of each masked particle.
 
 The tokenizer is a sub-module, so its weights and codebook travel in the MPM checkpoint's
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from jetfm.configuration import JetFMConfig
 from jetfm.modeling.masking import weighted_mean
 from jetfm.modeling.targets.base import MPMTarget, TargetInputs, TargetOutput, mlp
-from jetfm.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
+from jetfm.modeling.tokenizer import ParticleTokenizer, ParticleTokenizerConfig
 
 #: sub-folder of an MPM checkpoint holding the standalone tokenizer copy
 TOKENIZER_SUBFOLDER = "tokenizer"

@@ -39,13 +39,14 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from jetfm.config_checks import CheckedConfigMixin
 from jetfm.data.schema import FEATURE_GROUPS, IGNORE_INDEX, REQUIRED_GROUP
 from jetfm.hub import HubMixin
 from jetfm.modeling.layers import LayerScale, TransformerBlock, masked_fill_padding
 from jetfm.modeling.targets.kmeans import fit_kmeans, nearest_code
 
 
-class ParticleTokenizerConfig(PretrainedConfig):
+class ParticleTokenizerConfig(CheckedConfigMixin, PretrainedConfig):
     r"""Configuration of :class:`ParticleTokenizer`.
 
     Args:
