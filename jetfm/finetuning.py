@@ -45,6 +45,7 @@ from jetfm.configuration import SIZE_PRESETS, JetFMConfig
 from jetfm.data.schema import IGNORE_INDEX
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
 from jetfm.hub import resolve_pretrained
+from jetfm.loading import PROCESSOR_FILE, load_processor
 from jetfm.tasks import get_task
 from jetfm.training import grouped_optimizer, ramp_param_groups
 
@@ -422,7 +423,7 @@ def compute_metrics_fn(task: str) -> Callable[[Any], dict[str, float]]:
 
 
 # --- data -----------------------------------------------------------------------------------
-def load_processor(
+def processor_for_finetuning(
     name_or_path: str | os.PathLike,
     train: Any,
     feature_groups: Sequence[str] | None = None,
@@ -432,7 +433,8 @@ def load_processor(
     refit: bool = False,
     from_scratch: bool = False,
 ) -> Any:
-    """The checkpoint's processor (normalisation travels with the model); ``mapping`` (a
+    """The processor to fine-tune with: the checkpoint's (normalisation travels with the
+    model, :func:`jetfm.loading.load_processor`); ``mapping`` (a
     :class:`~jetfm.data.BranchMapping`) replaces its branch mapping (names, not statistics).
 
     A size preset (or ``from_scratch``) gets a processor fitted on the training files. A
@@ -444,7 +446,7 @@ def load_processor(
 
     path = Path(name_or_path)
     if (path / PROCESSOR_FILE).is_file():
-        processor = JetProcessor.from_pretrained(str(path))
+        processor = load_processor(path)
         logger.info("using the normalisation statistics saved with %s", path)
         if mapping is not None:
             processor.branch_mapping = mapping.to_dict()
@@ -507,7 +509,6 @@ def _data_groups(processor: Any, config: JetFMConfig, requested: Sequence[str] |
 #: where a run saves its :class:`FinetuneArguments`, in its output folder
 FINETUNE_ARGS_NAME = "finetune_args.json"
 #: the checkpoint file of the normalisation statistics
-PROCESSOR_FILE = "preprocessor_config.json"
 #: the arguments :func:`finetune` also takes by position, in order
 POSITIONAL_FIELDS = ("model", "task", "train", "val", "output_dir")
 
@@ -756,7 +757,7 @@ def finetune(
     base_model = None if from_scratch else hub_model_id(model)
     model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
     config = load_config(model)
-    processor = load_processor(
+    processor = processor_for_finetuning(
         model,
         train,
         feature_groups,
@@ -926,6 +927,6 @@ __all__ = [
     "load_config",
     "resolve_model",
     "load_model_for_task",
-    "load_processor",
+    "processor_for_finetuning",
     "preprocess_logits",
 ]

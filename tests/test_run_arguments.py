@@ -17,7 +17,7 @@ from jetfm.cli import main as cli_main
 from jetfm.configuration import MPM_TARGETS, JetFMConfig
 from jetfm.data import BranchMapping
 from jetfm.errors import CheckpointError
-from jetfm.finetuning import FinetuneArguments, finetune, load_processor
+from jetfm.finetuning import FinetuneArguments, finetune, processor_for_finetuning
 from jetfm.modeling.backbone import JetFMModel
 from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
 from jetfm.pretraining import PretrainArguments, pretrain
@@ -191,7 +191,7 @@ def test_a_checkpoint_without_its_processor(jetclass_file, tmp_path, caplog, cap
     # from scratch (random weights) the statistics are the training files', without a warning
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="jetfm.finetuning"):
-        processor = load_processor(ckpt, jetclass_file, from_scratch=True)
+        processor = processor_for_finetuning(ckpt, jetclass_file, from_scratch=True)
     assert processor.num_jets_fitted > 0
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
