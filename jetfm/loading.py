@@ -113,7 +113,10 @@ def load_checkpoint(
             f"{folder / CONFIG_FILE}: architectures={config.architectures or ['JetFMModel']} is "
             f"not a fine-tuned task head (one of {list(HEAD_NAMES)}); fine-tune it with "
             "`jetfm finetune` first"
-        )
+            + (" (`jetfm evaluate` checks a pre-trained backbone only with its MPM decoder, "
+               "which this checkpoint does not ship)" if not config.architectures
+               or config.architectures == ["JetFMModel"] else "")
+        )  # fmt: skip
     processor = load_processor(folder)
     task = task_of_config(config)
     try:
