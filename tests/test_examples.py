@@ -66,21 +66,21 @@ def test_quickstart_command_end_to_end(tmp_path, capsys):
     from jetfm.quickstart import SEEDS
 
     out = tmp_path / "qs"
-    code = cli(["quickstart", "--output", str(out), "--jets-per-class", "24", "--max-steps",
-                "20", "--workers", "2", "--no-progress"])  # fmt: skip
+    code = cli(["quickstart", "--output", str(out), "--jets-per-class", "8", "--max-steps",
+                "6", "--workers", "2", "--no-progress"])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
     assert "[4/4]" in printed and "accuracy" in printed and "roc.png" in printed
 
     # three independent samples: their own seeds, one file per class, the planned sizes
-    for split, n in (("train", 24), ("val", 6), ("test", 12)):
+    for split, n in (("train", 8), ("val", 2), ("test", 4)):
         manifest = json.loads((out / "data" / split / "manifest.json").read_text())
         assert manifest["seed"] == SEEDS[split]
         assert manifest["counts"] == dict.fromkeys(SUPPORTED_CLASSES, n)
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["task"] == "tagging"
-    assert metrics["n_jets"] == 12 * len(SUPPORTED_CLASSES)
+    assert metrics["n_jets"] == 4 * len(SUPPORTED_CLASSES)
     assert 0.0 <= metrics["accuracy"] <= 1.0 and math.isfinite(metrics["auc"])
     assert set(metrics["auc_per_class"]) == set(SUPPORTED_CLASSES)
     assert is_png(out / "plots" / "roc.png") and is_png(out / "plots" / "confusion_matrix.png")
@@ -116,7 +116,7 @@ def test_quickstart_rejects_tiny_sizes(tmp_path, capsys):
 # --- examples/ ----------------------------------------------------------------------------
 def test_example_quickstart_python_api(data, tmp_path):
     metrics = example("quickstart").main(
-        ["--data", str(data), "--output", str(tmp_path), "--max-steps", "20"]
+        ["--data", str(data), "--output", str(tmp_path), "--max-steps", "8"]
     )
     assert metrics["n_jets"] == 120 and set(metrics["auc_per_class"]) == set(CLASSES)
     assert metrics["auc"] > 0.5  # learned something: the classes differ in prong structure
