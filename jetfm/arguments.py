@@ -20,6 +20,11 @@ from typing import Any, ClassVar, TypeVar
 T = TypeVar("T", bound="RunArguments")
 
 
+def option(default: Any, help: str) -> Any:
+    """A dataclass field with its ``--help`` text (``metadata["help"]``)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 def jsonable(value: Any) -> Any:
     """``value`` with paths as strings, objects with ``to_dict()`` as dicts, sequences as lists."""
     if isinstance(value, os.PathLike):

@@ -40,7 +40,7 @@ import torch
 import transformers
 from transformers import EarlyStoppingCallback, PreTrainedModel
 
-from jetfm.arguments import RunArguments, mapping_option, path_option, tuple_option
+from jetfm.arguments import RunArguments, mapping_option, option, path_option, tuple_option
 from jetfm.configuration import SIZE_PRESETS, JetFMConfig
 from jetfm.data.schema import IGNORE_INDEX
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
@@ -183,7 +183,7 @@ def hub_model_id(name_or_path: str | os.PathLike) -> str | None:
     return None
 
 
-def load_config(name_or_path: str | os.PathLike, **overrides: Any) -> JetFMConfig:
+def config_for_finetuning(name_or_path: str | os.PathLike, **overrides: Any) -> JetFMConfig:
     """Config of a pretrained model (local dir, or Hub name via ``from_pretrained``), or of a
     size preset (``tiny``/``small``/``base``) when no such directory exists."""
     path = str(name_or_path)
@@ -233,7 +233,7 @@ def load_model_for_task(
     path = str(name_or_path)
     preset = not Path(path).exists() and path in SIZE_PRESETS
     if from_scratch or preset:
-        model = spec.head_class(load_config(path, **kwargs))
+        model = spec.head_class(config_for_finetuning(path, **kwargs))
     else:
         try:
             model = spec.head_class.from_pretrained(path, **kwargs)
@@ -513,10 +513,6 @@ FINETUNE_ARGS_NAME = "finetune_args.json"
 POSITIONAL_FIELDS = ("model", "task", "train", "val", "output_dir")
 
 
-def _field(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass
 class FinetuneArguments(RunArguments):
     """The options of a fine-tuning run (:func:`finetune`, ``jetfm finetune``).
@@ -543,67 +539,67 @@ class FinetuneArguments(RunArguments):
         metadata={"help": "Validation files (early stopping and the best checkpoint)."}
     )
     output_dir: str = dataclasses.field(metadata={"help": "The fine-tuned checkpoint folder."})
-    mode: str = _field("full", "frozen, full (backbone LR ramp) or lora.")
-    from_scratch: bool = _field(False, "Same architecture and config, random weights (the "
+    mode: str = option("full", "frozen, full (backbone LR ramp) or lora.")
+    from_scratch: bool = option(False, "Same architecture and config, random weights (the "
                                        "baseline).")  # fmt: skip
-    max_train_jets: int | None = _field(
+    max_train_jets: int | None = option(
         None,
         "Use a random subset of this many training jets (data-efficiency studies; for cwola "
         "the cap on both mixtures together).",
     )
-    epochs: float | None = _field(
+    epochs: float | None = option(
         None, "Passes over the training jets (None: 10, but at least 250 optimiser steps)."
     )
-    max_steps: int = _field(-1, "Optimiser steps; > 0 overrides epochs.")
-    batch_size: int | None = _field(
+    max_steps: int = option(-1, "Optimiser steps; > 0 overrides epochs.")
+    batch_size: int | None = option(
         None, "Jets per step (None: a tenth of the training jets, within [16, 256])."
     )
-    lr: float = _field(DEFAULT_LR, "Peak learning rate of the head (chosen on the validation "
+    lr: float = option(DEFAULT_LR, "Peak learning rate of the head (chosen on the validation "
                                    "set at 1,000 labels).")  # fmt: skip
-    seed: int = _field(42, "Seeds the subset, the head and the data order.")
-    feature_groups: tuple[str, ...] | None = _field(
+    seed: int = option(42, "Seeds the subset, the head and the data order.")
+    feature_groups: tuple[str, ...] | None = option(
         None, "Input groups to use (None: all the model and the data share)."
     )
-    classes: tuple[str, ...] | None = _field(
+    classes: tuple[str, ...] | None = option(
         None, "Tagging only: learn these classes (label_* branch names) instead of every one."
     )
-    other_classes: str = _field(
+    other_classes: str = option(
         "raise",
         "With classes: 'raise' (a jet of another class is a DataError naming the file and "
         "entry) or 'skip' such jets.",
     )
-    signal: str | None = _field(None, "CWoLa: the signal class.")
-    background: str | None = _field(None, "CWoLa: the background class.")
-    fractions: tuple[float, ...] = _field((0.2, 0.6), "CWoLa: signal fractions of the two "
+    signal: str | None = option(None, "CWoLa: the signal class.")
+    background: str | None = option(None, "CWoLa: the background class.")
+    fractions: tuple[float, ...] = option((0.2, 0.6), "CWoLa: signal fractions of the two "
                                                       "mixtures.")  # fmt: skip
-    freeze_fraction: float = _field(0.1, "full mode: fraction of steps with the backbone "
+    freeze_fraction: float = option(0.1, "full mode: fraction of steps with the backbone "
                                          "frozen.")  # fmt: skip
-    ramp_fraction: float = _field(0.1, "full mode: fraction of steps ramping the backbone LR up.")
-    backbone_lr_scale: float = _field(
+    ramp_fraction: float = option(0.1, "full mode: fraction of steps ramping the backbone LR up.")
+    backbone_lr_scale: float = option(
         1.0, "full mode: the backbone's LR after the ramp, relative to the head's."
     )
-    layer_lr_decay: float = _field(
+    layer_lr_decay: float = option(
         1.0, "full mode: each encoder block learns at this × the LR of the block above (1: off)."
     )
-    early_stopping_patience: int | None = _field(
+    early_stopping_patience: int | None = option(
         DEFAULT_PATIENCE,
         "Stop after this many evaluations without improvement (None: never); the best "
         "checkpoint is restored either way.",
     )
-    evals_per_run: int = _field(DEFAULT_EVALS, "Validation passes over the run (also the "
+    evals_per_run: int = option(DEFAULT_EVALS, "Validation passes over the run (also the "
                                                "checkpoint cadence).")  # fmt: skip
-    lora_rank: int = _field(8, "lora mode: adapter rank.")
-    config_overrides: dict[str, Any] | None = _field(
+    lora_rank: int = option(8, "lora mode: adapter rank.")
+    config_overrides: dict[str, Any] | None = option(
         None, "Model config fields, e.g. {'head_hidden_size': 0} for a linear probe."
     )
-    mapping: Any = _field(
+    mapping: Any = option(
         None,
         "A BranchMapping (its dict, or a YAML path) for files not in the JetClass layout; "
         "saved with the fine-tuned processor.",
     )
-    compile: bool = _field(False, "torch.compile the model (batches padded to a few bucket "
+    compile: bool = option(False, "torch.compile the model (batches padded to a few bucket "
                                   "lengths, one graph each).")  # fmt: skip
-    refit_processor: bool = _field(
+    refit_processor: bool = option(
         False,
         "Fit the normalisation statistics on the training files when the checkpoint has no "
         "preprocessor_config.json (otherwise an error: its backbone learnt on other ones).",
@@ -756,7 +752,7 @@ def finetune(
         raise JetFMError(f"layer_lr_decay applies to mode='full' only, not {mode!r}")
     base_model = None if from_scratch else hub_model_id(model)
     model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
-    config = load_config(model)
+    config = config_for_finetuning(model)
     processor = processor_for_finetuning(
         model,
         train,
@@ -924,7 +920,7 @@ __all__ = [
     "default_schedule",
     "finetune",
     "finetune_arguments",
-    "load_config",
+    "config_for_finetuning",
     "resolve_model",
     "load_model_for_task",
     "processor_for_finetuning",

@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from jetfm.arguments import RunArguments, mapping_option, path_option
+from jetfm.arguments import RunArguments, mapping_option, option, path_option
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,6 @@ ENCODER_DELAY = 0.25
 PRETRAIN_ARGS_NAME = "pretrain_args.json"
 #: written at the end of a run with ``val``: the jet-mass check of :mod:`jetfm.reconstruction`
 RECONSTRUCTION_PLOT = "mpm_reconstruction.png"
-
-
-def _field(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass
@@ -65,88 +61,88 @@ class PretrainArguments(RunArguments):
     output_dir: str = dataclasses.field(
         metadata={"help": "The checkpoint folder the run writes (and its checkpoint-* folders)."}
     )
-    val: str | list[str] | None = _field(
+    val: str | list[str] | None = option(
         None, "Validation files (glob): the validation loss and the jet-mass reconstruction check."
     )
-    groups: str = _field(
+    groups: str = option(
         "auto",
         "Comma-separated feature groups (kinematics,pid,tracks); 'auto' takes every group the "
         "files have. A list of names is joined.",
     )
-    max_particles: int = _field(128, "Constituents kept per jet.")
-    streaming: bool = _field(False, "Stream the files instead of reading them into memory "
+    max_particles: int = option(128, "Constituents kept per jet.")
+    streaming: bool = option(False, "Stream the files instead of reading them into memory "
                                     "(needs max_steps).")  # fmt: skip
-    max_steps: int = _field(-1, "Optimiser steps (-1: run `epochs` passes).")
-    epochs: float = _field(1.0, "Passes over the training jets when max_steps is -1.")
-    batch_size: int = _field(256, "Jets per device and optimiser step.")
-    lr: float | None = _field(
+    max_steps: int = option(-1, "Optimiser steps (-1: run `epochs` passes).")
+    epochs: float = option(1.0, "Passes over the training jets when max_steps is -1.")
+    batch_size: int = option(256, "Jets per device and optimiser step.")
+    lr: float | None = option(
         None,
         f"Peak learning rate. None: {BASE_LR:g} at batch 256, scaled by sqrt(batch/256) for "
         "other batch sizes (docs/guide/pretraining.md).",
     )
-    seed: int = _field(42, "Random seed of the weights, the masks and the data order.")
-    save_steps: int = _field(500, "Write a checkpoint-* folder (and evaluate) every N steps.")
-    logging_steps: int = _field(50, "Log the losses every N steps.")
-    resume: bool = _field(False, "Resume from the last checkpoint-* in output_dir.")
-    mapping: Any = _field(
+    seed: int = option(42, "Random seed of the weights, the masks and the data order.")
+    save_steps: int = option(500, "Write a checkpoint-* folder (and evaluate) every N steps.")
+    logging_steps: int = option(50, "Log the losses every N steps.")
+    resume: bool = option(False, "Resume from the last checkpoint-* in output_dir.")
+    mapping: Any = option(
         None,
         "Where the quantities live in the input files: a BranchMapping, its dict or the path "
         "of a YAML file (None: the JetClass names).",
     )
-    compile: bool = _field(
+    compile: bool = option(
         False,
         "torch.compile the training step (static shapes, one graph per bucket): a one-off "
         "compilation for faster steps, worth it for long runs on a GPU.",
     )
-    device_batches: bool = _field(
+    device_batches: bool = option(
         True,
         "Keep the processed training features in device memory and sample, bucket and pad "
         "batches there; False uses a DataLoader with per-jet collation. Not with streaming.",
     )
-    feature_cache: str | None = _field(
+    feature_cache: str | None = option(
         None,
         "Cache folder of the processed training features (None: OUTPUT.features beside "
         "output_dir); reused while the files and the processor are unchanged.",
     )
-    buckets: str | None = _field(
+    buckets: str | None = option(
         None,
         "Comma-separated padded lengths of the batches (None: the training jets' multiplicity "
         "quartiles, rounded up to multiples of 8, and max_particles). A list is joined.",
     )
-    target: str = _field("flow", "The MPM target, one of jetfm.configuration.MPM_TARGETS.")
-    size: str | None = _field(None, "Model size preset: tiny, small, base or large "
+    target: str = option("flow", "The MPM target, one of jetfm.configuration.MPM_TARGETS.")
+    size: str | None = option(None, "Model size preset: tiny, small, base or large "
                                     "(None: base, or the init_from checkpoint's).")  # fmt: skip
-    init_from: str | None = _field(
+    init_from: str | None = option(
         None,
         "Continue pre-training from this checkpoint (folder, short name or Hub id): its "
         "architecture, normalisation and backbone; its MPM decoder too when it has one for "
         "the same target.",
     )
-    tokenizer: str | None = _field(None, "Trained tokenizer folder (target 'vqvae').")
-    mask_fraction: float = _field(0.4, "Fraction of each jet's particles masked.")
-    mask_in_encoder: bool = _field(
+    tokenizer: str | None = option(None, "Trained tokenizer folder (target 'vqvae').")
+    mask_fraction: float = option(0.4, "Fraction of each jet's particles masked.")
+    mask_in_encoder: bool = option(
         False, "Send mask tokens through the encoder (arXiv 2401.13537) instead of dropping them."
     )
-    embedding_lr_scale: float = _field(
+    embedding_lr_scale: float = option(
         EMBEDDING_LR_SCALE,
         "Particle-embedding LR relative to lr (0: frozen at its random initialisation, which "
         "keeps the backbone fine-tunable).",
     )
-    encoder_delay: float = _field(
+    encoder_delay: float = option(
         ENCODER_DELAY,
         "Fraction of the steps with the encoder frozen (then ramped up over as many), so the "
         "decoder learns to read it first.",
     )
-    group_dropout: float = _field(
+    group_dropout: float = option(
         0.0,
         "Probability of dropping each optional feature group (pid, tracks) from a jet's "
         "encoder input, so the backbone also serves kinematics-only data.",
     )
-    layer_scale_init: float | None = _field(
+    layer_scale_init: float | None = option(
         None, "Initial LayerScale of the blocks (None: the config's, 1e-3)."
     )
-    num_codes: int = _field(512, "k-means codes (target 'kmeans').")
-    kmeans_particles: int = _field(200_000, "Particles sampled to fit k-means.")
+    num_codes: int = option(512, "k-means codes (target 'kmeans').")
+    kmeans_particles: int = option(200_000, "Particles sampled to fit k-means.")
 
     def __post_init__(self) -> None:
         for name in ("data", "output_dir", "val", "feature_cache", "init_from", "tokenizer"):

@@ -216,11 +216,11 @@ def test_shipped_checkpoint_loads_offline(tmp_path, monkeypatch, caplog):
     processor = JetProcessor.from_pretrained(SHIPPED)
     assert processor.mean is not None and processor.num_jets_fitted > 0
     # the config alone resolves the short name too (fine-tuning reads it before the weights)
-    from jetfm.finetuning import load_config
+    from jetfm.finetuning import config_for_finetuning
 
     config, expected = JetFMConfig.from_pretrained(SHIPPED).to_dict(), model.config.to_dict()
     assert {**config, "_name_or_path": ""} == {**expected, "_name_or_path": ""}
-    assert load_config(SHIPPED).hidden_size == model.config.hidden_size
+    assert config_for_finetuning(SHIPPED).hidden_size == model.config.hidden_size
     # and the model runs on a batch shaped like the processor's output
     x = torch.randn(2, 5, 7)
     out = model(kinematics=x, pid=torch.zeros(2, 5, 6), tracks=torch.zeros(2, 5, 4))
