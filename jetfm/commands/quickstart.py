@@ -5,7 +5,7 @@ Steps: load the pretrained checkpoint (shipped with jetfm, no network needed); g
 train / validation / test jets of every class the generator supports, from different seeds
 (needs jetfm[generate]); fine-tune a tagger for --max-steps steps; print the test metrics and
 write OUTPUT/metrics.json, OUTPUT/plots/roc.png and OUTPUT/plots/confusion_matrix.png. The
-defaults take a few minutes on a 2-core laptop; re-running reuses the generated jets.
+defaults take about 15 minutes on 2 CPU cores; re-running reuses the generated jets.
 """
 
 from __future__ import annotations
