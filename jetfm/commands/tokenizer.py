@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
+
+from jetfm.atomic import write_text
 
 NAME = "tokenizer"
 HELP = "train the VQ-VAE particle tokenizer (for --target vqvae)"
@@ -139,11 +139,7 @@ def run(args: argparse.Namespace) -> int:
             model, data["val"] or data["train"], data["collator"], args.batch_size,
             args.stats_batches,
         )  # fmt: skip
-        out = Path(args.output) / "codebook_stats.json"
-        fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(stats, fh, indent=2)
-        os.replace(tmp, out)
+        write_text(Path(args.output) / "codebook_stats.json", json.dumps(stats, indent=2))
         print(
             f"tokenizer trained {trainer.state.global_step} steps: {stats['usage']:.1%} of "
             f"{stats['num_codes']} codes used, perplexity {stats['perplexity']:.1f}; "
