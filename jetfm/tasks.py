@@ -176,6 +176,8 @@ def task_of_config(config: Any) -> Task:
 def task_of_model(model: Any) -> Task:
     """The task of a head instance: ``config.finetuning["task"]``, else its head's default
     task; JetFMError for anything but a task head."""
+    # a LoRA-wrapped head (peft) answers for the head inside it
+    model = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = next((c.__name__ for c in type(model).__mro__ if c.__name__ in HEAD_NAMES), None)
     if head is None:
         raise JetFMError(

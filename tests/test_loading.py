@@ -81,6 +81,15 @@ def test_a_head_knows_its_task_from_its_fine_tuning_record():
         task_of_model(JetFMModel(JetFMConfig.from_preset("tiny")))
 
 
+def test_a_lora_wrapped_head_keeps_its_task():
+    from jetfm.finetuning import apply_mode
+
+    pytest.importorskip("peft")
+    model = JetFMForJetTagging(JetFMConfig.from_preset("tiny", num_labels=2))
+    model.config.finetuning = {"task": "cwola"}
+    assert task_of_model(apply_mode(model, "lora")).name == "cwola"
+
+
 # --- the loader ------------------------------------------------------------------------------
 def test_load_checkpoint_returns_the_head_its_processor_task_and_folder(heads, processor):
     for name, folder in heads.items():
