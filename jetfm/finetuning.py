@@ -48,6 +48,7 @@ from jetfm.hub import resolve_pretrained
 from jetfm.loading import PROCESSOR_FILE, load_processor
 from jetfm.tasks import get_task
 from jetfm.training import grouped_optimizer, ramp_param_groups
+from jetfm.training_callbacks import BestCheckpointReport, HoldEvaluationUntil
 
 logger = logging.getLogger(__name__)
 
@@ -235,11 +236,54 @@ def load_model_for_task(
     if from_scratch or preset:
         model = spec.head_class(config_for_finetuning(path, **kwargs))
     else:
-        try:
-            model = spec.head_class.from_pretrained(path, **kwargs)
-        except OSError as err:
-            raise CheckpointError(f"cannot load pretrained weights from {path!r}: {err}") from err
+        model = head_on_checkpoint(path, task, **kwargs)
     finetuning_info(model.config).update(task=task, from_scratch=bool(from_scratch or preset))
+    return model
+
+
+def head_on_checkpoint(path: str | os.PathLike, task: str, **config_overrides: Any) -> Any:
+    """The ``task`` head on the backbone of any jetfm checkpoint folder ``path``.
+
+    A backbone or pre-training checkpoint gets a new head; so does a fine-tuned one of
+    another task or other classes (its backbone, pooling included, is kept; its head is
+    not). A checkpoint of the same task and classes continues with its head. One log line
+    says which."""
+    from safetensors.torch import load_file
+
+    from jetfm.hub import check_checkpoint_folder
+    from jetfm.tasks import head_of_config, task_of_config
+
+    spec = get_task(task)
+    folder = Path(path)
+    config = config_for_finetuning(folder, **config_overrides)
+    config.finetuning = {}  # the new run's record; the checkpoint's was for its own head
+    saved = JetFMConfig.from_pretrained(folder)
+    saved_task = task_of_config(saved).name if head_of_config(saved) else None
+    same = saved_task == task and (
+        spec.per_particle or list(saved.id2label.values()) == list(config.id2label.values())
+    )
+    check_checkpoint_folder(folder)  # safetensors only, headers checked
+    state = load_file(folder / "model.safetensors")
+    model = spec.head_class(config)
+    if same:
+        target, weights = model, state
+        logger.info("continuing the %s head of %s", task, folder)
+    else:
+        prefixed = {k.removeprefix("jetfm."): v for k, v in state.items() if k.startswith("jetfm.")}
+        target, weights = model.jetfm, prefixed or state  # a bare backbone has no prefix
+        classes = "" if spec.per_particle else f" of {config.num_labels} classes"
+        if saved_task is None:
+            logger.info("a new %s head%s on the backbone of %s", task, classes, folder)
+        else:
+            logger.info("%s is a %s model: its backbone is kept and a new %s head%s is "
+                        "created", folder, saved_task, task, classes)  # fmt: skip
+    try:
+        target.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise CheckpointError(
+            f"cannot load the weights of {folder} into {type(target).__name__}: {first}"
+        ) from err
     return model
 
 
@@ -380,6 +424,25 @@ class FinetuneTrainer(transformers.Trainer):
 
 
 # --- metrics inside the Trainer -------------------------------------------------------------
+def backbone_ramp_end(total_steps: int, freeze_fraction: float, ramp_fraction: float) -> int:
+    """The step at which ``full`` mode's backbone reaches its learning rate (the scheduler's
+    rounding, :meth:`FinetuneTrainer.create_scheduler`), at most the run's last step."""
+    end = round(freeze_fraction * total_steps) + round(ramp_fraction * total_steps)
+    return min(int(end), int(total_steps))
+
+
+def run_summary(state: Any) -> dict[str, Any]:
+    """``steps`` run, ``max_steps``, ``stopped_early`` and the restored ``best_step`` of a
+    finished Trainer state (recorded in ``finetune_metrics.json``)."""
+    best = state.best_model_checkpoint
+    return {
+        "steps": int(state.global_step),
+        "max_steps": int(state.max_steps),
+        "stopped_early": bool(state.global_step < state.max_steps),
+        "best_step": int(Path(best).name.removeprefix("checkpoint-")) if best else None,
+    }
+
+
 def preprocess_logits(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Reduce per-batch outputs before the Trainer gathers them: per-particle tasks keep the
     predicted class / vertex id (``(B, N)``, padded by the Trainer with -100) instead of
@@ -604,6 +667,14 @@ class FinetuneArguments(RunArguments):
         "Fit the normalisation statistics on the training files when the checkpoint has no "
         "preprocessor_config.json (otherwise an error: its backbone learnt on other ones).",
     )
+    report_to: tuple[str, ...] = option(
+        ("none",),
+        "Where the Trainer also reports the run (its integrations: tensorboard, wandb, "
+        "mlflow, ...); training_log.csv and training_curves.png are written either way.",
+    )
+    keep_checkpoints: bool = option(
+        False, "Keep the intermediate checkpoint-* folders after the run has finished."
+    )
     training_overrides: dict[str, Any] = dataclasses.field(
         default_factory=dict, metadata={"help": "Any other TrainingArguments field."}
     )
@@ -614,6 +685,7 @@ class FinetuneArguments(RunArguments):
         self.feature_groups = tuple_option(self.feature_groups, str)
         self.classes = tuple_option(self.classes, str)
         self.fractions = tuple_option(self.fractions, float)
+        self.report_to = tuple_option(self.report_to, str) or ("none",)
         self.mapping = mapping_option(self.mapping)
         self.training_overrides = dict(self.training_overrides or {})
         if self.config_overrides is not None:
@@ -767,9 +839,16 @@ def finetune(
 
         groups = list(groups_for_files([train, val], groups, processor.mapping, str(model)))
     targets = (spec.label,)
-    if spec.label == "labels":
-        # the fine-tuning data's classes, not pre-training's
-        processor.label_names = _check_classes(classes, train, processor) if classes else None
+    if task == "tagging":
+        # the fine-tuning data's classes, not pre-training's: those with training jets
+        from jetfm.data.class_counts import training_classes
+
+        # the files' classes (or the user's mapping's), not the checkpoint's
+        processor.label_names = list(mapping.labels) if mapping and mapping.labels else None
+        chosen = _check_classes(classes, train, processor) if classes else None
+        processor.label_names = training_classes(train, val, processor.mapping, chosen)
+    elif spec.label == "labels":
+        processor.label_names = None  # every label branch (CWoLa picks its two classes)
     train_ds = JetDataset(
         train, processor, targets, feature_groups=groups, other_classes=other_classes
     )
@@ -833,9 +912,17 @@ def finetune(
         metric_for_best_model=spec.metric,
         greater_is_better=spec.greater_is_better,
         label_names=[spec.label],
+        report_to=list(options.report_to),
         **training_overrides,
     )
-    callbacks = []
+    callbacks: list[Any] = [BestCheckpointReport()]
+    if mode == "full":
+        # evaluations of the frozen backbone and of the LR ramp are never the "best" model,
+        # and early stopping counts only the evaluations after them
+        hold = backbone_ramp_end(total, freeze_fraction, ramp_fraction)
+        callbacks.append(HoldEvaluationUntil(hold))
+        logger.info("validation (best checkpoint, early stopping) from step %d on, after the "
+                    "backbone's freeze and LR ramp", hold)  # fmt: skip
     if early_stopping_patience is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
     trainer_cls = functools.partial(
@@ -864,6 +951,7 @@ def finetune(
         callbacks=callbacks,
         processor=processor,
         trainer_cls=trainer_cls,
+        keep_checkpoints=options.keep_checkpoints,
     )
     final = trainer.model
     metrics = {k.removeprefix("eval_"): v for k, v in trainer.evaluate().items()}
@@ -872,7 +960,7 @@ def finetune(
             final, val_ds, signal, background, collator, batch_size
         )
     metrics |= {"task": task, "mode": mode, "from_scratch": bool(info["from_scratch"]),
-                "train_jets": len(train_set)}  # fmt: skip
+                "train_jets": len(train_set), **run_summary(trainer.state)}  # fmt: skip
     write_metrics(metrics, Path(output_dir) / "finetune_metrics.json")
     if trainer.is_world_process_zero():
         options.to_json_file(Path(output_dir) / FINETUNE_ARGS_NAME)
@@ -923,6 +1011,7 @@ __all__ = [
     "config_for_finetuning",
     "resolve_model",
     "load_model_for_task",
+    "head_on_checkpoint",
     "processor_for_finetuning",
     "preprocess_logits",
 ]

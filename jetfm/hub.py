@@ -441,6 +441,18 @@ def warn_unknown_config_fields(config_file: str | os.PathLike, config_class: typ
 
 
 # --- from_pretrained / save_pretrained / push_to_hub --------------------------------------
+def remember_processor(model: Any, folder: Path) -> None:
+    """Keep the checkpoint's ``preprocessor_config.json`` (its normalisation statistics) on a
+    loaded model as ``model.preprocessor_config``, so that ``save_pretrained`` writes it
+    again: the statistics belong to the weights that learnt on them."""
+    file = folder / PROCESSOR_NAME
+    if file.is_file():
+        try:
+            model.preprocessor_config = json.loads(file.read_text())
+        except ValueError as err:
+            raise CheckpointError(f"{file}: not valid JSON ({err})") from err
+
+
 class HubMixin:
     """Put first in the bases of a transformers class (``PreTrainedModel`` or
     ``FeatureExtractionMixin``) so that ``from_pretrained`` resolves names with
@@ -492,7 +504,9 @@ class HubMixin:
             raise CheckpointError(f"{folder}: no {main_file}")
         loaded = super().from_pretrained(str(root), *args, local_files_only=True, **kwargs)
         if is_model:
-            cls._complete_from_folder(loaded[0] if isinstance(loaded, tuple) else loaded, folder)
+            model = loaded[0] if isinstance(loaded, tuple) else loaded
+            cls._complete_from_folder(model, folder)
+            remember_processor(model, folder)
         return loaded
 
     @classmethod

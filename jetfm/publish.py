@@ -9,14 +9,17 @@ Only checkpoint files are ever sent (:data:`~jetfm.hub.CHECKPOINT_PATTERNS`; nev
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
 from pathlib import Path
 
+from jetfm.atomic import write_text
 from jetfm.errors import CheckpointError, JetFMError
 from jetfm.hub import (
     CHECKPOINT_PATTERNS,
+    PROCESSOR_NAME,
     PUSH_IGNORE_PATTERNS,
     HubMixin,
     check_checkpoint_folder,
@@ -39,6 +42,10 @@ class ModelHubMixin(HubMixin):
         super().save_pretrained(save_directory, *args, **kwargs)
         if not kwargs.get("is_main_process", True):
             return
+        statistics = getattr(self, "preprocessor_config", None)
+        if statistics:  # the statistics it was loaded with travel with the weights
+            text = json.dumps(statistics, indent=2, sort_keys=True) + "\n"
+            write_text(Path(save_directory) / PROCESSOR_NAME, text)
         try:
             write_model_card(save_directory, repo_id=repo_id)
         except Exception as err:  # a card must never cost the user their weights

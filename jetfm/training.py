@@ -27,10 +27,15 @@ from typing import Any
 import torch
 import transformers
 from transformers import TrainerCallback, TrainingArguments
-from transformers.trainer_utils import IntervalStrategy, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, get_last_checkpoint
 
 from jetfm.atomic import atomic_folder
 from jetfm.model_card import write_model_card
+from jetfm.training_callbacks import (
+    ReadableLogCallback,
+    ReadableProgressCallback,
+    TrainingCurvesCallback,
+)
 from jetfm.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -433,12 +438,14 @@ def save_final_checkpoint(
     processor: Any = None,
     extra_files: Mapping[str, Any] | None = None,
     run_info: Mapping[str, Any] | None = None,
+    keep_checkpoints: bool = True,
 ) -> Path:
     """Write the complete checkpoint folder into ``trainer.args.output_dir`` atomically.
 
     Everything is saved into a temporary sibling folder; the existing contents of the output
-    folder that the new checkpoint does not replace (the Trainer's ``checkpoint-*``) are moved
-    into it; then the folders are swapped by renames. Only the main process writes.
+    folder that the new checkpoint does not replace are moved into it — the Trainer's
+    ``checkpoint-*`` folders only with ``keep_checkpoints`` (a finished run needs them no
+    more) —; then the folders are swapped by renames. Only the main process writes.
     """
     args = trainer.args
     out = Path(args.output_dir).resolve()
@@ -475,10 +482,28 @@ def save_final_checkpoint(
             if path.is_file():
                 os.chmod(path, 0o666 & ~umask)
         if out.exists():
-            for entry in out.iterdir():  # keep checkpoint-* (resume) and anything else
-                if not (tmp / entry.name).exists():
+            for entry in out.iterdir():  # keep anything else (and checkpoint-* on request)
+                dropped = not keep_checkpoints and entry.name.startswith(PREFIX_CHECKPOINT_DIR)
+                if not dropped and not (tmp / entry.name).exists():
                     os.replace(entry, tmp / entry.name)
+    if not keep_checkpoints:
+        logger.info("removed the intermediate checkpoint-* folders of the finished run in %s "
+                    "(keep them with keep_checkpoints / --keep-checkpoints)", out)  # fmt: skip
     return out
+
+
+def use_readable_logs(trainer: transformers.Trainer) -> None:
+    """Swap the Trainer's log printers (a dict of strings per entry) for the readable lines of
+    :mod:`jetfm.training_callbacks`, on the progress bar or on stdout."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    handler = trainer.callback_handler
+    if any(type(cb) is ProgressCallback for cb in handler.callbacks):
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(ReadableProgressCallback())
+    if any(type(cb) is PrinterCallback for cb in handler.callbacks):
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(ReadableLogCallback())
 
 
 def run_training(
@@ -494,6 +519,7 @@ def run_training(
     trainer_cls: type[transformers.Trainer] = transformers.Trainer,
     extra_files: dict | None = None,
     run_info: Mapping[str, Any] | None = None,
+    keep_checkpoints: bool = False,
 ) -> transformers.Trainer:
     """Train ``model`` with ``trainer_cls`` and write the final checkpoint folder.
 
@@ -510,6 +536,12 @@ def run_training(
             mapping (written as JSON)}`` also written into the checkpoint folders (e.g.
             ``{"tokenizer": tokenizer}``).
         run_info: extra facts recorded in the final folder's ``run_config.json``.
+        keep_checkpoints: keep the ``checkpoint-*`` folders (weights and optimiser state)
+            after the run has finished; by default they are removed once the final folder
+            is written (they are needed only while the run can still be resumed).
+
+    Every run also writes ``training_log.csv`` and ``training_curves.png`` into its folder
+    and prints its log entries as readable lines (:mod:`jetfm.training_callbacks`).
 
     Returns:
         The trainer, after training (``trainer.state.log_history`` holds the losses).
@@ -522,7 +554,7 @@ def run_training(
         if args.load_best_model_at_end:
             args.load_best_model_at_end = False
     extra_files = dict(extra_files or {})
-    callbacks = [*callbacks, ThroughputCallback()]
+    callbacks = [*callbacks, ThroughputCallback(), TrainingCurvesCallback()]
     if processor is not None or extra_files:
         callbacks.append(_CheckpointExtrasCallback(processor, extra_files))
     own_loader = _shards_itself(train_dataset) or _yields_batches(train_dataset)
@@ -537,6 +569,7 @@ def run_training(
         compute_metrics=compute_metrics,
         callbacks=callbacks,
     )
+    use_readable_logs(trainer)
     if resume_from_checkpoint is True:
         last = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
         if last is None:
@@ -548,6 +581,7 @@ def run_training(
         processor=processor,
         extra_files=extra_files,
         run_info={"resumed_from": resume_from_checkpoint or None, **dict(run_info or {})},
+        keep_checkpoints=keep_checkpoints,
     )
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()  # other ranks return once the folder is complete
@@ -568,4 +602,5 @@ __all__ = [
     "run_training",
     "save_final_checkpoint",
     "training_arguments",
+    "use_readable_logs",
 ]

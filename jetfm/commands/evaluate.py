@@ -17,12 +17,15 @@ how well the jets rebuilt from their visible and sampled particles recover their
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from jetfm.commands import add_branch_map_argument
 from jetfm.plots import STYLES
 
 NAME = "evaluate"
 HELP = "compute test metrics (and plots) of a fine-tuned or pre-trained model"
+METRICS_FILE = "metrics.json"
 
 
 def add_style_argument(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--plots", default=None, help="directory for PNG plots")
     add_style_argument(parser)
-    parser.add_argument("--output", default="metrics.json", help="metrics JSON file")
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="metrics JSON file (default: metrics.json in the --plots folder, else in "
+        "MODEL/evaluation/ for a local model, else in ./NAME-evaluation/; another run's file "
+        "there is never replaced: a numbered name is used)",
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="jets per batch")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_branch_map_argument(parser)
@@ -70,6 +79,40 @@ def run(args: argparse.Namespace) -> int:
         mapping=BranchMapping.from_option(args.branch_map),
     )  # fmt: skip
     print(format_table(metrics))
-    path = write_metrics(metrics, args.output)
+    metrics = {**metrics, "model": str(args.model), "data": str(args.data)}
+    path = write_metrics(metrics, metrics_path(args.output, args.model, args.plots, metrics))
     print(f"wrote {path}" + (f" and plots in {args.plots}" if args.plots else ""))
     return 0
+
+
+def default_metrics_path(model: str, plots: str | None) -> Path:
+    """Where ``jetfm evaluate`` writes its metrics by default: beside the plots, else in the
+    local model folder's ``evaluation/``, else in ``./NAME-evaluation/`` (never the current
+    folder itself, where the last run's file would be replaced unseen)."""
+    if plots:
+        return Path(plots) / METRICS_FILE
+    if Path(model).is_dir():
+        return Path(model) / "evaluation" / METRICS_FILE
+    name = str(model).rstrip("/").replace("/", "--")
+    return Path(f"{name}-evaluation") / METRICS_FILE
+
+
+def metrics_path(output: str | None, model: str, plots: str | None, metrics: dict) -> Path:
+    """``output`` as given, else :func:`default_metrics_path` — unless that file holds the
+    metrics of another model or data set: then the first free ``metrics-N.json`` beside it."""
+    if output:
+        return Path(output)
+    path = default_metrics_path(model, plots)
+    candidate, n = path, 1
+    while candidate.is_file() and not _same_run(candidate, metrics):
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+def _same_run(path: Path, metrics: dict) -> bool:
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(old, dict) and all(old.get(k) == metrics[k] for k in ("model", "data"))

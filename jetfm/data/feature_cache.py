@@ -7,7 +7,8 @@ cache holds what :class:`~jetfm.data.datasets.JetDataset` computes — every fea
 ``features.safetensors`` file beside a ``manifest.json`` that records what it was made from:
 the input files (path, size, modification time), the processor (settings and statistics) and
 the jetfm version. It is reused only while all of these are unchanged, rebuilt (with a log
-line saying why) otherwise, and written atomically (a temporary sibling folder, then renames),
+line saying why) otherwise or when its file is unreadable (a copy cut short, a full disk:
+the cache is derived data), and written atomically (a temporary sibling folder, then renames),
 so an interrupted build never leaves a cache that looks complete.
 """
 
@@ -133,9 +134,13 @@ def cached_features(paths: PathsLike, processor: Any, folder: str | os.PathLike)
         else:
             reason = _stale_reason(manifest, expected)
         if reason is None:
-            flat, counts = _read(folder)
-            logger.info("feature cache %s: %d jets, up to date", folder, len(counts))
-            return CachedFeatures(flat, counts, folder, reused=True)
+            try:
+                flat, counts = _read(folder)
+            except Exception as err:  # truncated or damaged (a full disk, a copy cut short)
+                reason = f"{FEATURES_FILE} is unreadable ({type(err).__name__}: {err})"
+            else:
+                logger.info("feature cache %s: %d jets, up to date", folder, len(counts))
+                return CachedFeatures(flat, counts, folder, reused=True)
         logger.warning("feature cache %s is stale (%s): rebuilding it", folder, reason)
     elif folder.exists() and any(folder.iterdir()):
         raise DataError(
