@@ -43,7 +43,7 @@ def two_class_files(tmp_path_factory):
 
 def test_tagger_learns_only_the_classes_with_training_jets(two_class_files, tmp_path, caplog):
     train, val = two_class_files
-    assert len([k for k in uproot.open(train)["tree"].keys() if k.startswith("label_")]) == 10
+    assert len(uproot.open(train)["tree"].keys(filter_name="label_*")) == 10
     with caplog.at_level(logging.INFO, logger="jetfm"):
         result = finetune("mpm-flow-tiny", "tagging", train, val, tmp_path / "tagger", **FAST)
     assert list(result.model.config.id2label.values()) == ["QCD", "Tbqq"]
@@ -54,7 +54,7 @@ def test_tagger_learns_only_the_classes_with_training_jets(two_class_files, tmp_
     assert main(["predict", "--model", str(tmp_path / "tagger"), "--data", str(val),
                  "--out", str(out), "--no-progress"]) == 0  # fmt: skip
     written = uproot.open(next(out.glob("*.root")))
-    scores = sorted(k for k in written[written.keys()[0]].keys() if k.startswith("score_"))
+    scores = sorted(written[written.keys()[0]].keys(filter_name="score_*"))
     assert scores == ["score_QCD", "score_Tbqq"]
 
 
