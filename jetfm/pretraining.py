@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from jetfm.arguments import RunArguments, mapping_option, option, path_option
+from jetfm.arguments import RunArguments, mapping_option, option, path_option, tuple_option
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,16 @@ class PretrainArguments(RunArguments):
         "Where the quantities live in the input files: a BranchMapping, its dict or the path "
         "of a YAML file (None: the JetClass names).",
     )
+    report_to: tuple[str, ...] = option(
+        ("none",),
+        "Where the Trainer also reports the run (its integrations: tensorboard, wandb, "
+        "mlflow, ...); training_log.csv and training_curves.png are written either way.",
+    )
+    keep_checkpoints: bool = option(
+        False,
+        "Keep the intermediate checkpoint-* folders after the run has finished (a finished "
+        "run is continued with init_from, not resume).",
+    )
     compile: bool = option(
         False,
         "torch.compile the training step (static shapes, one graph per bucket): a one-off "
@@ -148,6 +158,7 @@ class PretrainArguments(RunArguments):
         for name in ("data", "output_dir", "val", "feature_cache", "init_from", "tokenizer"):
             setattr(self, name, path_option(getattr(self, name)))
         self.mapping = mapping_option(self.mapping)
+        self.report_to = tuple_option(self.report_to, str) or ("none",)
         if not isinstance(self.groups, str):
             self.groups = ",".join(str(g) for g in self.groups)
         if self.buckets is not None and not isinstance(self.buckets, str):
@@ -243,6 +254,7 @@ def pretrain(args: PretrainArguments | None = None, **kwargs: Any) -> PretrainRe
         extra_files=extra,
         # kept when resuming too (the command line names it again)
         run_info=continuation,
+        keep_checkpoints=args.keep_checkpoints,
     )
     output = Path(args.output_dir)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -450,6 +462,7 @@ def trainer_arguments(args: PretrainArguments, **overrides: Any):
         eval_steps=args.save_steps,
         logging_steps=args.logging_steps,
         prediction_loss_only=True,
+        report_to=list(args.report_to or ("none",)),
     )
     options.update(overrides)
     return training_arguments(args.output_dir, **options)

@@ -51,7 +51,7 @@ def tagger(data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tagger") / "model"
     finetune("mpm-flow-tiny", "tagging", str(data / "train"),
              str(data / "val"), out, max_steps=10, batch_size=64, lr=1e-3,
-             early_stopping_patience=None, evals_per_run=1)  # fmt: skip
+             early_stopping_patience=None, evals_per_run=1, keep_checkpoints=True)  # fmt: skip
     return out
 
 

@@ -512,7 +512,7 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
             else []
         )
         assert _cli("pretrain", *common, "--target", target, "--size", "tiny", "--output", out,
-                    "--max-steps", 5, *extra) == 0  # fmt: skip
+                    "--max-steps", 5, "--keep-checkpoints", *extra) == 0  # fmt: skip
         names = {p.name for p in out.iterdir()}
         assert {"config.json", "model.safetensors", "preprocessor_config.json",
                 "training_args.json", "run_config.json", "checkpoint-4"} <= names  # fmt: skip
@@ -622,7 +622,7 @@ def test_continuing_from_a_run_and_from_its_release_is_the_same(
         torch.testing.assert_close(from_release[key], from_run[key], msg=key)
     for source, out in ((first, "from_run"), (release, "from_release")):
         assert _cli("pretrain", *common, "--init-from", source, "--output", tmp_path / out,
-                    "--max-steps", 4) == 0  # fmt: skip
+                    "--max-steps", 4, "--keep-checkpoints") == 0  # fmt: skip
     a, b = _weights(tmp_path / "from_run"), _weights(tmp_path / "from_release")
     assert a.keys() == b.keys()
     for key in a:

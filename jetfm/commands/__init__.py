@@ -19,6 +19,26 @@ def add_branch_map_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_run_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--report-to`` and ``--keep-checkpoints``, shared by the training commands."""
+    parser.add_argument(
+        "--report-to",
+        type=_names,
+        default=None,
+        help="also report the run to these Trainer integrations, e.g. tensorboard or "
+        "wandb,mlflow (training_log.csv and training_curves.png are written either way)",
+    )
+    parser.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep the intermediate checkpoint-* folders after the run has finished",
+    )
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The data and training-length options of ``jetfm pretrain`` and ``jetfm tokenizer train``
     (the fields of :class:`jetfm.PretrainArguments` they share)."""
@@ -53,6 +73,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--logging-steps", type=int, default=50, help="log every N steps")
     parser.add_argument("--resume", action="store_true", help="resume from the last checkpoint-*")
     add_branch_map_argument(parser)
+    add_run_output_arguments(parser)
 
 
 def pretrain_arguments(args: argparse.Namespace, **values: Any) -> PretrainArguments:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from jetfm.commands import add_branch_map_argument
+from jetfm.commands import add_branch_map_argument, add_run_output_arguments
 
 if TYPE_CHECKING:
     from jetfm.finetuning import FinetuneArguments
@@ -169,6 +169,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fit the normalisation statistics on --train when the --model checkpoint has no "
         "preprocessor_config.json (otherwise an error: its backbone learnt on other ones)",
     )
+    add_run_output_arguments(parser)
 
 
 def finetune_arguments(args: argparse.Namespace) -> FinetuneArguments:
@@ -206,7 +207,10 @@ def finetune_arguments(args: argparse.Namespace) -> FinetuneArguments:
         mapping=args.branch_map,
         compile=args.compile,
         refit_processor=args.refit_processor,
+        keep_checkpoints=args.keep_checkpoints,
     )
+    if args.report_to:
+        values["report_to"] = args.report_to
     if args.lr is not None:
         values["lr"] = args.lr
     if args.evals is not None:
