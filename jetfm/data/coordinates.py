@@ -230,7 +230,7 @@ def check_four_vectors(
     Only marks no real file has are used: a negative energy; energies well below the
     momentum for more than 1 % of the particles (E read from a momentum column: a wrong
     order); or, for Cartesian layouts over at least 20 jets, a ``px`` that is never negative
-    beside a ``py`` that never leaves [−π, π] (pT and φ read as px and py).
+    beside a ``pz`` or ``py`` that never leaves [−π, π] (pT and φ read as momenta).
     """
     if "px" not in fields or not len(fields["px"]):
         return
@@ -264,16 +264,16 @@ def check_four_vectors(
             f"momentum (first at entry {entry_start + jet[i]}: E = {energy[i]:.4g}, "
             f"|p| = {momentum[i]:.4g} GeV); {hint}"
         )
-    if (
-        mapping.coordinates == "cartesian"
-        and len(counts) >= MIN_JETS_FOR_SIGN_CHECK
-        and np.all(px >= 0)
-        and np.all(np.abs(py) <= np.pi + 1e-6)
-    ):
+    if mapping.coordinates != "cartesian" or len(counts) < MIN_JETS_FOR_SIGN_CHECK:
+        return
+    angle = next(
+        (f for f, v in (("pz", pz), ("py", py)) if np.all(np.abs(v) <= np.pi + 1e-6)), None
+    )
+    if angle is not None and np.all(px >= 0):
         raise DataError(
-            f"{source}: px ({plan.get('px', 'px')!r}) is never negative and py "
-            f"({plan.get('py', 'py')!r}) never leaves [−π, π] over {len(counts)} jets from "
-            f"entry {entry_start}: these look like pT and φ, not px and py; {hint} (set "
+            f"{source}: px ({plan.get('px', 'px')!r}) is never negative and {angle} "
+            f"({plan.get(angle, angle)!r}) never leaves [−π, π] over {len(counts)} jets from "
+            f"entry {entry_start}: these look like pT and an angle, not momenta; {hint} (set "
             "coordinates: pt_eta_phi_e, or another system, in the mapping)"
         )
 

@@ -29,6 +29,7 @@ from transformers import FeatureExtractionMixin
 
 from jetfm.atomic import write_text
 from jetfm.data.features import FeatureChunk, compute_features
+from jetfm.data.layouts import mapping_from_option
 from jetfm.data.reading import (
     DEFAULT_FEATURE_GROUPS,
     KeyList,
@@ -41,7 +42,6 @@ from jetfm.data.reading import (
     resolve_label_names,
     validate_arrays,
 )
-from jetfm.data.layouts import mapping_from_option
 from jetfm.data.schema import FEATURE_GROUPS, NORMALISED_GROUPS, BranchMapping
 from jetfm.errors import DataError, JetFMError
 from jetfm.hub import HubMixin

@@ -198,11 +198,14 @@ class BranchMapping:
 
     def branches_for(self, groups: tuple[str, ...] | list[str]) -> dict[str, str]:
         """``{field: branch}`` for the particle branches the given groups need (the
-        coordinate columns for ``kinematics``; ``pdg_id`` for ``pid`` when it is set)."""
+        coordinate columns for ``kinematics``, with ``pdg_id`` for the masses of
+        ``pt_y_phi``; ``pdg_id`` for ``pid`` when it is set)."""
         out: dict[str, str] = {}
         for g in groups:
             if g == "kinematics":
                 fields: tuple[str, ...] = self.coordinate_fields()
+                if self.coordinates == "pt_y_phi" and self.pdg_id is not None:
+                    fields += ("pdg_id",)  # the masses E and pz need
             elif g == "pid" and self.pdg_id is not None:
                 fields = ("pdg_id",)
             else:
