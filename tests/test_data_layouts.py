@@ -300,3 +300,37 @@ def test_npz_with_python_objects_is_refused(tmp_path):
     np.savez(tmp_path / "obj.npz", X=np.ones((2, 3, 4), dtype=object), y=np.zeros(2))
     with pytest.raises(DataError, match=r"obj\.npz: array 'X' holds Python objects"):
         JetDataset(tmp_path / "obj.npz", mapping="qg-npz", **KIN)
+
+
+@pytest.mark.parametrize("system", ["pt_eta_phi_m", "relative_log_rel"])
+def test_other_coordinate_systems_give_the_same_features(system, layout_files, tmp_path):
+    """(pT, η, φ, m) and relative coordinates around a stored axis with log(pT/pT_jet) and
+    log(E/E_jet) read like the Cartesian reference."""
+    from tests.fixtures_layouts import jet_axis
+
+    jets = make_jets()
+    axis = jet_axis(jets)
+    j = jets["jet"]
+    if system == "pt_eta_phi_m":
+        mass = np.sqrt(np.clip(jets["energy"] ** 2 - jets["px"] ** 2 - jets["py"] ** 2
+                               - jets["pz"] ** 2, 0, None))  # fmt: skip
+        values = (jets["pt"], jets["eta"], jets["phi"], mass)
+        mapping = {"coordinates": "pt_eta_phi_m", "pt": "P[0]", "eta": "P[1]", "phi": "P[2]",
+                   "mass": "P[3]"}  # fmt: skip
+    else:
+        dphi = jets["phi"] - axis["phi"][j]
+        values = (jets["eta"] - axis["eta"][j], np.pi - np.mod(np.pi - dphi, 2 * np.pi),
+                  np.log(jets["pt"] / axis["pt"][j]),
+                  np.log(jets["energy"] / axis["energy"][j]))  # fmt: skip
+        mapping = {"coordinates": "relative", "deta": "P[0]", "dphi": "P[1]", "pt": "P[2]",
+                   "energy": "P[3]", "pt_form": "log_pt_rel",
+                   "energy_form": "log_energy_rel"}  # fmt: skip
+    width = int(jets["counts"].max()) + 1
+    with h5py.File(tmp_path / "coords.h5", "w") as f:
+        f["P"] = np.stack([padded(jets, v, width) for v in values], -1).astype(np.float32)
+        for k in ("pt", "eta", "phi", "energy"):
+            f[f"jet_{k}"] = axis[k]
+    got = JetDataset(tmp_path / "coords.h5", mapping=mapping, **KIN)
+    ref = JetDataset(layout_files["jetclass-root"], mapping="jetclass-root", **KIN)
+    np.testing.assert_array_equal(got.counts, ref.counts)
+    np.testing.assert_allclose(got._flat["kinematics"], ref._flat["kinematics"], atol=2e-5)

@@ -24,6 +24,12 @@ directory often catches an empty job output); only when *every* file is empty is
 Jets with 0 constituents are marked invalid in :mod:`jetfm.data.features` and dropped by the
 datasets, counted and logged.
 
+:func:`validate_arrays` also turns particles stored in other coordinate systems (pT/η/φ,
+rapidity, coordinates relative to the jet, PDG ids) into the Cartesian four-vectors and
+``pid`` flags the features use, once (:mod:`jetfm.data.coordinates`), and rejects
+four-vectors that mark a wrong layout (negative energies, E well below |p|, pT and angles
+read as momenta, chunks of jets without a particle).
+
 Files are read through uproot's plain file source (no memory map) with its array cache off,
 so memory while iterating is bounded by the chunk size, not the file size.
 """
