@@ -59,18 +59,13 @@ def tuple_option(value: Any, kind: type | None = None) -> tuple | None:
 
 
 def mapping_option(value: Any) -> Any:
-    """A :class:`~jetfm.data.BranchMapping` from a mapping, its dict or a YAML file path."""
+    """A :class:`~jetfm.data.BranchMapping` from a mapping, its dict, a layout name or a YAML
+    file path (:func:`jetfm.data.layouts.mapping_from_option`)."""
     if value is None:
         return None
-    from jetfm.data.schema import BranchMapping
+    from jetfm.data.layouts import mapping_from_option
 
-    if isinstance(value, BranchMapping):
-        return value
-    if isinstance(value, Mapping):
-        return BranchMapping.from_dict(value)
-    if isinstance(value, str | os.PathLike):
-        return BranchMapping.from_option(value)
-    raise TypeError(f"mapping must be a BranchMapping, a dict or a YAML path, got {value!r}")
+    return mapping_from_option(value)
 
 
 @dataclasses.dataclass

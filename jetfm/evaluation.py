@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from jetfm.data.layouts import mapping_from_option
 from jetfm.data.schema import IGNORE_INDEX, TRACK_ORIGINS
 from jetfm.loading import input_groups, load_checkpoint
 from jetfm.runner import JetRunner, run_dataset
@@ -70,7 +71,7 @@ def evaluate_checkpoint(
     loaded = load_checkpoint(folder)
     model, processor, task = loaded.model, loaded.processor, loaded.task.name
     if mapping is not None:
-        processor.branch_mapping = mapping.to_dict()
+        processor.branch_mapping = mapping_from_option(mapping).to_dict()
     groups = input_groups(model, processor)
     targets = loaded.task.labels_read
     dataset = JetDataset(

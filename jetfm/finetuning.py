@@ -512,7 +512,7 @@ def processor_for_finetuning(
         processor = load_processor(path)
         logger.info("using the normalisation statistics saved with %s", path)
         if mapping is not None:
-            processor.branch_mapping = mapping.to_dict()
+            processor.branch_mapping = mapping_option(mapping).to_dict()
         return processor
     preset = not path.exists() and str(name_or_path) in SIZE_PRESETS
     if not (preset or from_scratch):
@@ -657,8 +657,8 @@ class FinetuneArguments(RunArguments):
     )
     mapping: Any = option(
         None,
-        "A BranchMapping (its dict, or a YAML path) for files not in the JetClass layout; "
-        "saved with the fine-tuned processor.",
+        "A BranchMapping (its dict, a layout name such as 'qg-npz', or a YAML path) for files "
+        "not in the JetClass layout; saved with the fine-tuned processor.",
     )
     compile: bool = option(False, "torch.compile the model (batches padded to a few bucket "
                                   "lengths, one graph each).")  # fmt: skip
@@ -774,8 +774,9 @@ def finetune(
         evals_per_run: validation passes over the run (also the checkpoint cadence).
         lora_rank: adapter rank in ``lora`` mode.
         config_overrides: e.g. ``{"head_hidden_size": 0}`` for a linear probe.
-        mapping: a :class:`~jetfm.data.BranchMapping` for files not in the JetClass layout
-            (parquet / HDF5 columns, padded arrays); saved with the fine-tuned processor.
+        mapping: a :class:`~jetfm.data.BranchMapping`, or a layout name of
+            :mod:`jetfm.data.layouts` (``"qg-npz"``, ``"toptag-pandas-h5"``, ...), for files
+            not in the JetClass layout; saved with the fine-tuned processor.
         compile: ``torch.compile`` the model (static shapes: batches padded to a few bucket
             lengths, one graph each); a one-off compilation for faster steps on a GPU.
         refit_processor: a checkpoint without ``preprocessor_config.json`` is an error unless

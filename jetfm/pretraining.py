@@ -86,8 +86,8 @@ class PretrainArguments(RunArguments):
     resume: bool = option(False, "Resume from the last checkpoint-* in output_dir.")
     mapping: Any = option(
         None,
-        "Where the quantities live in the input files: a BranchMapping, its dict or the path "
-        "of a YAML file (None: the JetClass names).",
+        "Where the quantities live in the input files: a BranchMapping, its dict, a layout "
+        "name such as 'omnilearned-h5' or the path of a YAML file (None: the JetClass names).",
     )
     report_to: tuple[str, ...] = option(
         ("none",),

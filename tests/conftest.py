@@ -19,4 +19,5 @@ pytest_plugins = [
     "tests.fixtures_data",  # synthetic JetClass-layout ROOT files (fast, no Pythia)
     "tests.fixtures_pythia",  # real Pythia 8 jets, generated once per session
     "tests.fixtures_formats",  # the same jets as TTree, RNTuple, parquet and HDF5
+    "tests.fixtures_layouts",  # the same jets in every named layout of the public data sets
 ]

@@ -142,9 +142,16 @@ def test_hdf5_dataset_with_other_row_count(tmp_path):
 
 
 def test_hdf5_non_numeric_dataset(tmp_path):
+    """Strings are class names in a label column; elsewhere they are an error."""
     path = _h5(tmp_path / "str.h5", Pmu=_padded(), is_signal=np.array([b"top"] * 5))
-    with pytest.raises(DataError, match=r"str\.h5: label column 'is_signal' is not numeric"):
+    with pytest.raises(DataError, match=r"str\.h5: label 'top' at entry 0 of column "
+                                        r"'is_signal' is not one of the classes"):  # fmt: skip
         JetDataset(path, mapping=H5, **KIN)
+    names = np.array([b"a"] * 5)
+    path = _h5(tmp_path / "strpt.h5", Pmu=_padded(), pt=names, is_signal=np.zeros(5, int))
+    mapping = BranchMapping.from_dict({**H5_MAPPING, "energy": "pt"})
+    with pytest.raises(DataError, match=r"strpt\.h5: dataset 'pt' is not numeric"):
+        JetDataset(path, mapping=mapping, **KIN)
 
 
 def test_hdf5_missing_dataset_lists_those_present(tmp_path):
@@ -184,7 +191,7 @@ def test_hdf5_wrong_group_lists_groups(tmp_path):
 def test_unknown_format_and_the_cli_prints_one_line(tmp_path, capsys, format_branches):
     path = tmp_path / "jets.csv"
     path.write_text("px,py\n1,2\n")
-    with pytest.raises(DataError, match=r"jets\.csv: not a ROOT, parquet or HDF5 file"):
+    with pytest.raises(DataError, match=r"jets\.csv: not a ROOT, parquet, HDF5 or .npz file"):
         JetDataset(path, targets=(), **KIN)
     bad = write_parquet({k: v for k, v in format_branches.items() if k != "part_energy"},
                         tmp_path / "noe.parquet")  # fmt: skip

@@ -57,3 +57,20 @@ def test_example_jetclass2_parquet_on_written_files(tmp_path):
     table = ak.from_parquet(pred)
     assert len(table) == 60 and {f"score_{c}" for c in classes} <= set(table.fields)
     assert (tmp_path / "run" / "stats" / "preprocessor_config.json").is_file()
+
+
+def test_example_quark_gluon_npz_writes_and_fine_tunes(tmp_path):
+    """EnergyFlow-layout .npz (pT, y, φ, PDG id) → the qg-npz layout, no mapping file → the
+    PDG ids feed particle ID → metrics for gluon/quark → HDF5 predictions, one row per jet."""
+    out = tmp_path / "run"
+    result = example("finetune_quark_gluon_npz").main(
+        ["--output", str(out), "--model", "mpm-flow-tiny", "--max-steps", "4", "--jets", "80"]
+    )
+    assert result["result"].model.config.finetuning["feature_groups"] == ["kinematics", "pid"]
+    assert set(result["metrics"]["auc_per_class"]) == {"gluon", "quark"}
+    (pred,) = result["predictions"]
+    assert pred.endswith("QG_jets_test.h5")
+    with h5py.File(pred, "r") as f:
+        scores = np.stack([f["score_gluon"][:], f["score_quark"][:]], axis=1)
+    assert scores.shape == (20, 2)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)

@@ -10,11 +10,17 @@ if TYPE_CHECKING:
 
 
 def add_branch_map_argument(parser: argparse.ArgumentParser) -> None:
-    """``--branch-map YAML``: where the quantities live in the input files (any format)."""
+    """``--branch-map`` (also ``--layout``): a named layout of a public data set or a YAML
+    mapping: where the quantities live in the input files (any format)."""
     parser.add_argument(
         "--branch-map",
+        "--layout",
+        dest="branch_map",
         default=None,
-        help="YAML file mapping the input's branch / column / dataset names and layout "
+        metavar="LAYOUT_OR_YAML",
+        help="the input's layout: a layout name (jetclass-root, jetclass2-parquet, "
+        "toptag-pandas-h5, toptag-padded-h5, qg-npz, omnilearned-h5, jetnet-h5, "
+        "atlas-toptag-h5, aspen-h5) or a YAML file mapping branch / column / dataset names "
         "(default: the model processor's mapping, else the JetClass names)",
     )
 

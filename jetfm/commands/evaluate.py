@@ -68,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetfm.data import BranchMapping
+    from jetfm.data.layouts import mapping_from_option
     from jetfm.evaluation import evaluate_checkpoint
     from jetfm.metrics import format_table, write_metrics
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, args.data, plots_dir=args.plots, batch_size=args.batch_size,
         progress=not args.no_progress,
         other_classes="skip" if args.skip_other_classes else "raise", style=args.style,
-        mapping=BranchMapping.from_option(args.branch_map),
+        mapping=mapping_from_option(args.branch_map),
     )  # fmt: skip
     print(format_table(metrics))
     metrics = {**metrics, "model": str(args.model), "data": str(args.data)}

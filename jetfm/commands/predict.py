@@ -82,7 +82,7 @@ def _copy_spec(text: str) -> str | list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetfm.data import BranchMapping
+    from jetfm.data.layouts import mapping_from_option
     from jetfm.inference import predict_files
 
     summary = predict_files(
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         vertex_threshold=args.vertex_threshold,
         overwrite=args.overwrite,
         progress=not args.no_progress,
-        mapping=BranchMapping.from_option(args.branch_map),
+        mapping=mapping_from_option(args.branch_map),
     )
     skipped = summary["skipped_empty"] + summary["skipped_nonfinite"]
     print(

@@ -35,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from jetfm.data import BranchMapping, JetProcessor, detect_feature_groups
+    from jetfm.data.layouts import mapping_from_option
 
-    mapping = BranchMapping.from_option(args.branch_map) or BranchMapping()
+    mapping = mapping_from_option(args.branch_map) or BranchMapping()
     groups = args.feature_groups or detect_feature_groups(args.data, mapping)
     processor = JetProcessor(
         feature_groups=groups,

@@ -39,7 +39,8 @@ class InputFile:
     copy: tuple[str, ...]
     #: copied jagged ``part_*`` branches sharing the particle counter (written with it)
     particle_group: tuple[str, ...]
-    #: ``root``, ``parquet`` or ``hdf5``: the output is written in the same format
+    #: ``root``, ``parquet``, ``hdf5`` or ``npz``: the output is written in the same format
+    #: (HDF5 for ``npz``)
     format: str = "root"
     #: particle slots per jet of a padded input (per-particle outputs of HDF5 are padded too)
     width: int | None = None
@@ -75,7 +76,8 @@ def copy_plan(
         names = [b for b in names if b not in taken]
     if table:  # no counters in columnar files: each column is written as it is
         return tuple(names), ()
-    px = getattr(tree[spec.mapping.px], "count_branch", None)
+    first = spec.mapping.branches_for(["kinematics"])
+    px = getattr(tree[next(iter(first.values()))], "count_branch", None)
     group = tuple(
         b
         for b in names
@@ -102,7 +104,8 @@ def plan_inputs(
             plan_branches(tree, path, spec)
             copy, group = copy_plan(tree, path, spec, copy_branches, taken)
             fmt = tree.format if is_table(tree) else "root"
-            width = tree.particle_width(spec.mapping.px) if is_table(tree) else None
+            first = next(iter(spec.mapping.branches_for(["kinematics"]).values()))
+            width = tree.particle_width(first) if is_table(tree) else None
             out.append(
                 InputFile(
                     path, index, int(tree.num_entries), spec.mapping.tree, copy, group, fmt, width

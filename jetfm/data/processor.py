@@ -29,6 +29,7 @@ from transformers import FeatureExtractionMixin
 
 from jetfm.atomic import write_text
 from jetfm.data.features import FeatureChunk, compute_features
+from jetfm.data.layouts import mapping_from_option
 from jetfm.data.reading import (
     DEFAULT_FEATURE_GROUPS,
     KeyList,
@@ -59,7 +60,8 @@ class JetProcessor(HubMixin, FeatureExtractionMixin):
         feature_groups: groups to read; ``kinematics`` is required.
         max_particles: keep the leading (highest-pT) constituents only; the rest are dropped
             and counted.
-        branch_mapping: a :class:`~jetfm.data.schema.BranchMapping` or its dict.
+        branch_mapping: a :class:`~jetfm.data.schema.BranchMapping`, its dict, or the name of a
+            layout of :mod:`jetfm.data.layouts` (``"qg-npz"``, ...).
         label_names: class names in output order (``None``: resolved from the first file by
             :meth:`fit` or the datasets, JetClass order).
         nan_policy: ``"raise"`` (default) or ``"skip"`` jets with NaN/inf inputs.
@@ -99,11 +101,8 @@ class JetProcessor(HubMixin, FeatureExtractionMixin):
             warnings.warn(message, UserWarning, stacklevel=2)
             logger.warning(message)
         super().__init__()
-        mapping = (
-            branch_mapping
-            if isinstance(branch_mapping, BranchMapping)
-            else BranchMapping.from_dict(branch_mapping or {})
-        )
+        # a BranchMapping, its dict (may name a ``layout``) or a layout name / YAML path
+        mapping = mapping_from_option(branch_mapping or {})
         if label_names is None and mapping.labels:
             label_names = mapping.labels
         if int(max_particles) < 1:

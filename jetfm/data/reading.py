@@ -24,6 +24,12 @@ directory often catches an empty job output); only when *every* file is empty is
 Jets with 0 constituents are marked invalid in :mod:`jetfm.data.features` and dropped by the
 datasets, counted and logged.
 
+:func:`validate_arrays` also turns particles stored in other coordinate systems (pT/η/φ,
+rapidity, coordinates relative to the jet, PDG ids) into the Cartesian four-vectors and
+``pid`` flags the features use, once (:mod:`jetfm.data.coordinates`), and rejects
+four-vectors that mark a wrong layout (negative energies, E well below |p|, pT and angles
+read as momenta, chunks of jets without a particle).
+
 Files are read through uproot's plain file source (no memory map) with its array cache off,
 so memory while iterating is bounded by the chunk size, not the file size.
 """
@@ -41,6 +47,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
+from jetfm.data.coordinates import check_four_vectors, to_cartesian
 from jetfm.data.formats import EXTENSIONS, detect_format, is_table, open_table, short_message
 from jetfm.data.schema import FEATURE_GROUPS, JETCLASS_LABELS, REQUIRED_GROUP, BranchMapping
 from jetfm.errors import DataError
@@ -431,15 +438,18 @@ def plan_branches(tree: Any, path: str | os.PathLike, spec: ReadSpec) -> dict[st
             f"{path}: {where} is missing branches: {'; '.join(problems)}. "
             f"Branches present: {sorted(keys)}. {hint}"
         )
+    # the jet axis: for the features if all four exist (else the constituent sum), and each
+    # one that exists for relative coordinates (Δη/Δφ around it, pT or E relative to it)
     jet = {f: getattr(mapping, f) for f in BranchMapping.JET_FIELDS}
-    have = [b for b in jet.values() if b in present]
-    if len(have) == len(jet):
-        plan.update(jet)
-    elif have:
+    have = {f: b for f, b in jet.items() if b is not None and b in present}
+    if len(have) == len(jet) or mapping.coordinates != "cartesian":
+        plan.update(have)
+    declared = [b for b in jet.values() if b is not None]
+    if have and len(have) < len(jet) and len(declared) == len(jet):
         logger.warning(
             "%s: only some jet-axis branches exist (%s); using the constituent sum as axis",
             path,
-            have,
+            list(have.values()),
         )
     return plan
 
@@ -481,7 +491,7 @@ def validate_arrays(
     where = f"{source}"
     fields: dict[str, Any] = {}
     n: int | None = None
-    ref_field = "px"
+    ref_field = spec.mapping.coordinate_fields()[0]
     ref_counts: np.ndarray | None = None
     for field, branch in plan.items():
         try:
@@ -570,7 +580,29 @@ def validate_arrays(
                 f"= {onehot[i].tolist()}); {hint}"
             )
         fields["labels"] = np.where(other_class, -1, onehot.argmax(axis=1)).astype(np.int64)
+    if ref_branch is not None:
+        fields = to_cartesian(fields, spec.mapping, where)
+        check_four_vectors(fields, spec.mapping, dict(plan), where, entry_start)
+        _check_not_all_empty(fields, plan, spec, where, entry_start)
     return RawChunk(fields, nonfinite, other_class, source, entry_start, file_index)
+
+
+#: a chunk of at least this many jets, none with a particle, is a layout error (not bad luck)
+MIN_JETS_ALL_EMPTY = 20
+
+
+def _check_not_all_empty(
+    fields: Mapping[str, Any], plan: Mapping[str, str], spec: ReadSpec, where: str, start: int
+) -> None:
+    n = len(fields["px"])
+    if n < MIN_JETS_ALL_EMPTY or ak.any(ak.num(fields["px"], axis=1) > 0):
+        return
+    columns = [plan[f] for f in spec.mapping.coordinate_fields()]
+    mask = f" and the mask {spec.mapping.mask!r}" if spec.mapping.mask else ""
+    raise DataError(
+        f"{where}: none of the {n} jets of entries {start}–{start + n} has a particle (every "
+        f"four-vector of {columns}{mask} is zero or masked): is the layout right?"
+    )
 
 
 def read_unit(reader: TreeReader, unit: WorkUnit, spec: ReadSpec) -> RawChunk:

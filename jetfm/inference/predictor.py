@@ -289,7 +289,7 @@ def make_predictor(
             raise JetFMError(f"max_particles must be ≥ 1; got {max_particles}")
         processor = JetProcessor(**{**processor.to_dict(), "max_particles": int(max_particles)})
     if mapping is not None:
-        processor = JetProcessor(**{**processor.to_dict(), "branch_mapping": mapping.to_dict()})
+        processor = JetProcessor(**{**processor.to_dict(), "branch_mapping": mapping})
     kwargs = dict(batch_size=batch_size, bucket=bucket, device=device,
                   vertex_threshold=vertex_threshold)  # fmt: skip
     if not onnx:

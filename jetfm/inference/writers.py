@@ -177,7 +177,7 @@ def open_output(final: Path, source: InputFile, particle_names: Sequence[str]) -
     """The writer of the predictions of ``source``, in its format."""
     if source.format == "parquet":
         return _ParquetOutput(final)
-    if source.format == "hdf5":
+    if source.format in ("hdf5", "npz"):  # .npz inputs get HDF5 outputs (written by chunk)
         return _HDF5Output(final, source.num_entries, source.width)
     return _OutputFile(final, source.tree, particle_names)
 
@@ -198,6 +198,8 @@ def output_paths(files: Sequence[InputFile], out_dir: Path) -> dict[str, Path]:
     seen: dict[Path, str] = {}
     for f in files:
         target = out_dir / Path(f.path).name
+        if f.format == "npz":
+            target = target.with_suffix(".h5")
         if target in seen:
             raise DataError(
                 f"input files {seen[target]!r} and {f.path!r} have the same name; their "
