@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fine-tuned checkpoint (folder, short name or Hub id), or a pre-training one",
     )
     parser.add_argument(
-        "--data", required=True, help="labelled ROOT, parquet or HDF5 files (path, glob, dir)"
+        "--data",
+        required=True,
+        help="labelled ROOT, parquet or HDF5 files (path, glob, dir) or a data set (top:test)",
     )
     parser.add_argument("--plots", default=None, help="directory for PNG plots")
     add_style_argument(parser)
@@ -59,15 +61,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetfm.data import BranchMapping
+    from jetfm.arguments import mapping_option
+    from jetfm.commands import resolve_data_options
     from jetfm.evaluation import evaluate_checkpoint
     from jetfm.metrics import format_table, write_metrics
 
+    resolve_data_options(args, "data")
     metrics = evaluate_checkpoint(
         args.model, args.data, plots_dir=args.plots, batch_size=args.batch_size,
         progress=not args.no_progress,
         other_classes="skip" if args.skip_other_classes else "raise", style=args.style,
-        mapping=BranchMapping.from_option(args.branch_map),
+        mapping=mapping_option(args.branch_map),
     )  # fmt: skip
     print(format_table(metrics))
     path = write_metrics(metrics, args.output)
