@@ -79,7 +79,10 @@ def render_info(name: str, root: str | None = None) -> str:
     lines.append(f"layout:   {record.layout}")
     lines.append(f"licence:  {record.license or 'not confirmed (see the source record)'}")
     if record.classes or record.label_meaning:
-        lines.append(f"labels:   {', '.join(record.classes)}" + (f" ({record.label_meaning})" if record.label_meaning else ""))
+        lines.append(
+            f"labels:   {', '.join(record.classes)}"
+            + (f" ({record.label_meaning})" if record.label_meaning else "")
+        )
     jet = []
     if record.jet_radius is not None:
         jet.append(f"R = {record.jet_radius:g}")
@@ -89,7 +92,8 @@ def render_info(name: str, root: str | None = None) -> str:
         lines.append(f"jets:     {', '.join(jet)}")
     if record.facts:
         lines.append(f"facts:    {record.facts}")
-    lines += ["", f"files (default selection{', --full adds the rest' if len(record.entries(full=True)) > len(record.entries()) else ''}):"]
+    more = len(record.entries(full=True)) > len(record.entries())
+    lines += ["", "files (default selection" + (", --full adds the rest):" if more else "):")]
     for split in record.splits:
         for entry in record.entries(split, full=True):
             if not entry.default:

@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", required=True, help="fine-tuned model directory (or Hub name) with its processor"
     )
     parser.add_argument(
-        "--data", required=True, nargs="+", help="ROOT, parquet or HDF5 files, globs or dirs, or data sets (top:test)"
+        "--data",
+        required=True,
+        nargs="+",
+        help="ROOT, parquet or HDF5 files, globs or dirs, or data sets (top:test)",
     )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--batch-size", type=int, default=256, help="jets per forward pass")

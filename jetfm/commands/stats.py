@@ -16,7 +16,10 @@ HELP = "fit per-feature mean/std over jet files and save them (preprocessor_conf
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data", required=True, nargs="+", help="ROOT, parquet or HDF5 files, globs or directories, or data sets (qg:train)"
+        "--data",
+        required=True,
+        nargs="+",
+        help="ROOT, parquet or HDF5 files, globs or directories, or data sets (qg:train)",
     )
     parser.add_argument("--output", required=True, help="directory to write the processor to")
     parser.add_argument(

@@ -53,7 +53,7 @@ METADATA_NAME = "dataset.json"
 CITATION_NAME = "CITATION.bib"
 PART_SUFFIX = ".part"
 _TRUE = {"1", "ON", "YES", "TRUE"}
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16  # bytes per read: what an interrupted read can lose
 
 
 class DownloadError(JetFMError, OSError):
@@ -147,9 +147,7 @@ class ResumableDownloader:
                     bar.update(len(chunk))
         size = self.part.stat().st_size
         if total is not None and size != total:
-            raise requests.exceptions.ChunkedEncodingError(
-                f"{url}: got {size} of {total} bytes"
-            )
+            raise requests.exceptions.ChunkedEncodingError(f"{url}: got {size} of {total} bytes")
         os.replace(self.part, output_file)
 
 
@@ -253,7 +251,9 @@ def _data_files(entry: FileEntry, folder: Path) -> list[Path] | None:
     """The usable files of ``entry`` if they are in place (unpacked), else None."""
     data = folder / entry.data_name
     if entry.hub_pattern is not None:
-        found = sorted((folder / "hub").glob(f"**/{entry.name}")) if (folder / "hub").is_dir() else []
+        found = (
+            sorted((folder / "hub").glob(f"**/{entry.name}")) if (folder / "hub").is_dir() else []
+        )
         return found[:1] or None
     if entry.unpack == "tar":
         if not data.is_dir():
@@ -270,13 +270,19 @@ def unpack(entry: FileEntry, raw: Path) -> list[Path]:
     if entry.unpack == "gzip":
         import gzip
 
-        with atomic_file(folder / entry.data_name) as tmp, gzip.open(raw) as src, open(tmp, "wb") as dst:
+        with (
+            atomic_file(folder / entry.data_name) as tmp,
+            gzip.open(raw) as src,
+            open(tmp, "wb") as dst,
+        ):
             shutil.copyfileobj(src, dst, _CHUNK)
     elif entry.unpack == "tar":
         with atomic_folder(folder / entry.data_name) as stage, tarfile.open(raw) as tar:
             tar.extractall(stage, filter="data")  # no absolute paths, links out or devices
     if entry.unpack:
-        logger.info("%s: unpacked into %s; removing the archive", raw.name, folder / entry.data_name)
+        logger.info(
+            "%s: unpacked into %s; removing the archive", raw.name, folder / entry.data_name
+        )
         raw.unlink()
     files = _data_files(entry, folder) or []
     if not files:
@@ -402,6 +408,9 @@ def ensure_dataset(
               for e in record.entries(s, full=full)]  # fmt: skip
     known = _read_metadata(folder).get("files", {})
     missing = [(s, e) for s, e in wanted if _data_files(e, folder) is None]
+    # a plain file in place but never checked here was put there by hand (the offline way)
+    unchecked = [(s, e) for s, e in wanted if (s, e) not in missing and e.url and not e.unpack
+                 and e.name not in known]  # fmt: skip
     if missing and not download:
         ref = f"{record.name}:{split}" if split else record.name
         flags = (f" --split {split}" if split else "") + (" --full" if full else "")
@@ -410,6 +419,9 @@ def ensure_dataset(
             f"{record.name}{flags}`"
         )
     infos: dict[str, dict[str, Any]] = {}
+    for s, e in unchecked:
+        _check_hand_placed(record, e, folder / e.name)
+        infos[e.name] = _file_info(record, e, folder / e.name, s)
     hub = [e for _, e in missing if e.hub_pattern]
     if hub:
         _fetch_hub(record, hub, folder, progress)
@@ -449,12 +461,16 @@ def download_dataset(
     for split in chosen:
         record.entries(split)  # an unknown split is an error before anything is fetched
     return {
-        split: ensure_dataset(record, split, full=full, root=root, progress=progress, retries=retries)
+        split: ensure_dataset(
+            record, split, full=full, root=root, progress=progress, retries=retries
+        )
         for split in chosen
     }
 
 
-def downloaded_files(record: DatasetRecord, root: str | os.PathLike | None = None) -> dict[str, Any]:
+def downloaded_files(
+    record: DatasetRecord, root: str | os.PathLike | None = None
+) -> dict[str, Any]:
     """What ``dataset.json`` in the data set's folder records (file name → info)."""
     return _read_metadata(dataset_folder(record, root)).get("files", {})
 
@@ -505,7 +521,9 @@ def resolve_data_argument(
         )
         layouts.add(record.layout)
     if len(layouts) > 1:
-        raise DataError(f"one data argument mixes data sets of layouts {sorted(layouts)}: {value!r}")
+        raise DataError(
+            f"one data argument mixes data sets of layouts {sorted(layouts)}: {value!r}"
+        )
     return paths, (layouts.pop() if layouts else None)
 
 

@@ -85,7 +85,9 @@ class FileEntry:
         if (self.url is None) == (self.hub_pattern is None):
             raise ValueError(f"{self.name}: give exactly one of url and hub_pattern")
         if self.unpack is not None and self.unpack not in UNPACK_KINDS:
-            raise ValueError(f"{self.name}: unpack must be one of {UNPACK_KINDS}, not {self.unpack!r}")
+            raise ValueError(
+                f"{self.name}: unpack must be one of {UNPACK_KINDS}, not {self.unpack!r}"
+            )
         if self.unpack == "gzip" and not self.name.endswith(".gz"):
             raise ValueError(f"{self.name}: a gzip file's name must end in .gz")
 
@@ -163,9 +165,13 @@ class DatasetRecord:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
-            raise ValueError(f"data set name must be lower-case letters, digits, - or _: {self.name!r}")
+            raise ValueError(
+                f"data set name must be lower-case letters, digits, - or _: {self.name!r}"
+            )
         if self.layout not in LAYOUT_NAMES:
-            raise ValueError(f"{self.name}: unknown layout {self.layout!r}; known: {list(LAYOUT_NAMES)}")
+            raise ValueError(
+                f"{self.name}: unknown layout {self.layout!r}; known: {list(LAYOUT_NAMES)}"
+            )
         files = {str(k): tuple(v) for k, v in dict(self.files).items()}
         if not files or not all(files.values()):
             raise ValueError(f"{self.name}: every split needs at least one file")
@@ -217,9 +223,7 @@ class DatasetRecord:
 
     # --- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        out = {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "files"
-        }
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "files"}
         out["classes"] = list(self.classes)
         out["pt_range"] = list(self.pt_range) if self.pt_range else None
         out["files"] = {s: [e.to_dict() for e in entries] for s, entries in self.files.items()}
@@ -285,7 +289,9 @@ TOP = DatasetRecord(
     homepage="https://zenodo.org/records/2603256",
     doi="10.5281/zenodo.2603256",
     files={
-        split: (FileEntry(f"{split}.h5", url=f"https://zenodo.org/records/2603256/files/{split}.h5"),)
+        split: (
+            FileEntry(f"{split}.h5", url=f"https://zenodo.org/records/2603256/files/{split}.h5"),
+        )
         for split in ("train", "val", "test")
     },
     layout="toptag-pandas-h5",
@@ -395,8 +401,11 @@ _QG_SPLITS = {"train": range(0, 16), "val": range(16, 18), "test": range(18, 20)
 def _qg_files(record: str, names: Sequence[str], sha256: Sequence[str]) -> dict:
     return {
         split: tuple(
-            FileEntry(names[i], url=f"https://zenodo.org/records/{record}/files/{names[i]}",
-                      sha256=sha256[i])
+            FileEntry(
+                names[i],
+                url=f"https://zenodo.org/records/{record}/files/{names[i]}",
+                sha256=sha256[i],
+            )
             for i in indices
         )  # fmt: skip
         for split, indices in _QG_SPLITS.items()
@@ -607,7 +616,9 @@ _ATLAS_BIB = """@misc{ATLAS:toptag:opendata:2024,
 # (DOI 10.7483/OPENDATA.ATLAS.SOAY.LABE) and jet counts from the record page; the paper is
 # arXiv:2407.20127 (CERN-EP-2024-159); the first nominal file of each set, gzipped HDF5, at
 # the record's asset path as used in public training recipes. No size/checksum found: None.
-_ATLAS_ASSETS = "https://opendata.cern.ch/record/80030/files/assets/atlas/datascience/CERN-EP-2024-159"
+_ATLAS_ASSETS = (
+    "https://opendata.cern.ch/record/80030/files/assets/atlas/datascience/CERN-EP-2024-159"
+)
 ATLAS_TOP = DatasetRecord(
     name="atlas-top",
     title="ATLAS top tagging open data set with systematic uncertainties",
@@ -622,8 +633,20 @@ ATLAS_TOP = DatasetRecord(
     homepage="https://opendata.cern.ch/record/80030",
     doi="10.7483/OPENDATA.ATLAS.SOAY.LABE",
     files={
-        "train": (FileEntry("train_nominal_000.h5.gz", url=f"{_ATLAS_ASSETS}/train_nominal_000.h5.gz", unpack="gzip"),),
-        "test": (FileEntry("test_nominal_000.h5.gz", url=f"{_ATLAS_ASSETS}/test_nominal_000.h5.gz", unpack="gzip"),),
+        "train": (
+            FileEntry(
+                "train_nominal_000.h5.gz",
+                url=f"{_ATLAS_ASSETS}/train_nominal_000.h5.gz",
+                unpack="gzip",
+            ),
+        ),
+        "test": (
+            FileEntry(
+                "test_nominal_000.h5.gz",
+                url=f"{_ATLAS_ASSETS}/test_nominal_000.h5.gz",
+                unpack="gzip",
+            ),
+        ),
     },  # fmt: skip
     layout="atlas-toptag-h5",
     citation=_ATLAS_BIB,
@@ -661,8 +684,18 @@ ASPEN = DatasetRecord(
     ),
     homepage="https://www.fdr.uni-hamburg.de/record/16505",
     files={
-        "train": (FileEntry("RunG_batch0.h5", url="https://www.fdr.uni-hamburg.de/record/16505/files/RunG_batch0.h5"),),
-        "val": (FileEntry("RunG_batch1.h5", url="https://www.fdr.uni-hamburg.de/record/16505/files/RunG_batch1.h5"),),
+        "train": (
+            FileEntry(
+                "RunG_batch0.h5",
+                url="https://www.fdr.uni-hamburg.de/record/16505/files/RunG_batch0.h5",
+            ),
+        ),
+        "val": (
+            FileEntry(
+                "RunG_batch1.h5",
+                url="https://www.fdr.uni-hamburg.de/record/16505/files/RunG_batch1.h5",
+            ),
+        ),
     },  # fmt: skip
     layout="aspen-h5",
     citation=_ASPEN_BIB,
@@ -704,8 +737,11 @@ JETCLASS2 = DatasetRecord(
     homepage="https://huggingface.co/datasets/jet-universe/jetclass2",
     files={
         split: tuple(
-            FileEntry(f"{part}_{i:04d}.parquet", hub_pattern=f"*{part}_{i:04d}.parquet",
-                      default=i == indices[0])
+            FileEntry(
+                f"{part}_{i:04d}.parquet",
+                hub_pattern=f"*{part}_{i:04d}.parquet",
+                default=i == indices[0],
+            )
             for part, indices in parts.items()
             for i in indices
         )  # fmt: skip
@@ -721,7 +757,16 @@ JETCLASS2 = DatasetRecord(
     checksum_source="the Hugging Face Hub (verified by huggingface_hub)",
 )
 
-BUILTIN: tuple[DatasetRecord, ...] = (TOP, QG, QG_HERWIG, JETCLASS, JETCLASS2, JETNET, ATLAS_TOP, ASPEN)
+BUILTIN: tuple[DatasetRecord, ...] = (
+    TOP,
+    QG,
+    QG_HERWIG,
+    JETCLASS,
+    JETCLASS2,
+    JETNET,
+    ATLAS_TOP,
+    ASPEN,
+)
 _EXTRA: dict[str, DatasetRecord] = {}
 
 
@@ -792,7 +837,9 @@ def layout_mapping(name: str | None) -> BranchMapping | None:
 
     if name == "jetclass-root":
         return BranchMapping()
-    raise DataError(f"layout {name!r} is not known to this version of jetfm (no jetfm.data.layouts)")
+    raise DataError(
+        f"layout {name!r} is not known to this version of jetfm (no jetfm.data.layouts)"
+    )
 
 
 # --- data arguments -----------------------------------------------------------------------
