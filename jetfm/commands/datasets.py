@@ -42,9 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     get.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "size not confirmed"
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -64,14 +62,15 @@ def _list() -> int:
     return 0
 
 
-def render_info(name: str, root: str | None = None) -> str:
-    """The text of ``jetfm datasets info NAME``."""
+def render_info(name: str, root: str | None = None, local: bool = True) -> str:
+    """The text of ``jetfm datasets info NAME`` (``local=False``: without what is downloaded
+    where on this machine, as in the documentation)."""
     from jetfm.data.download import dataset_folder, downloaded_files
     from jetfm.data.registry import get_dataset
 
     record = get_dataset(name)
     folder = dataset_folder(record, root)
-    have = downloaded_files(record, root)
+    have = downloaded_files(record, root) if local else {}
     lines = [f"{record.name}: {record.title}", "", record.description, ""]
     lines.append(f"source:   {record.homepage}" + (f"  (doi:{record.doi})" if record.doi else ""))
     if record.hf_repo:
@@ -99,20 +98,22 @@ def render_info(name: str, root: str | None = None) -> str:
             if not entry.default:
                 continue
             checksum = entry.known_hash or "checksum not confirmed"
-            local = have.get(entry.name)
-            state = "downloaded" if local else "not downloaded"
-            if local and not entry.known_hash:
-                checksum += f" (computed at download: {local.get('checksum')})"
-            lines.append(f"  {split:<6} {entry.name}  {_size(entry.size)}  {checksum}  [{state}]")
+            here = have.get(entry.name)
+            state = ("  [downloaded]" if here else "  [not downloaded]") if local else ""
+            if here and not entry.known_hash:
+                checksum += f" (computed at download: {here.get('checksum')})"
+            size = f"  {_size(entry.size)}" if entry.size is not None else ""
+            lines.append(f"  {split:<6} {entry.name}{size}  {checksum}{state}")
             lines.append(f"         {entry.source}")
         extra = [e for e in record.entries(split, full=True) if not e.default]
         if extra:
             lines.append(f"  {split:<6} + {len(extra)} more file(s) with --full")
+    if all(e.size is None for e in record.all_files()):
+        lines.append("sizes:     not published where they could be confirmed")
     if record.checksum_source:
         lines.append(f"checksums: {record.checksum_source}")
+    lines += [""] + ([f"folder:   {folder}"] if local else [])
     lines += [
-        "",
-        f"folder:   {folder}",
         f"get it:   jetfm datasets download {record.name}",
         f"train:    {record.example_command()}",
         "",
