@@ -213,13 +213,19 @@ class DatasetRecord:
         """The one command that trains on this data set after download: fine-tuning the
         shipped base model on a labelled set, pre-training on an unlabelled one."""
         train = "train" if "train" in self.files else self.splits[0]
-        val = next((s for s in ("val", "valid", "validation", "test") if s in self.files), train)
+        val = next((s for s in ("val", "valid", "validation") if s in self.files), None)
         if self.task:
+            # without a validation split: the user's held-out files (never the test split)
+            val_arg = f"{self.name}:{val}" if val else "HELD_OUT_FILES"
             return (
                 f"jetfm finetune --model mpm-flow-base --task {self.task} "
-                f"--train {self.name}:{train} --val {self.name}:{val} --output {self.name}-finetuned"
+                f"--train {self.name}:{train} --val {val_arg} --output {self.name}-finetuned"
             )
-        return f"jetfm pretrain --data {self.name}:{train} --output {self.name}-pretrained --max-steps 10000"
+        val_opt = f" --val {self.name}:{val}" if val else ""
+        return (
+            f"jetfm pretrain --data {self.name}:{train}{val_opt} --output {self.name}-pretrained "
+            "--max-steps 10000"
+        )
 
     # --- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
