@@ -1,11 +1,15 @@
 """mkdocs hook: the CLI reference is generated from the argparse parsers at build time, so it
-can never drift from the code. ``docs/cli.md`` holds the marker that is replaced."""
+can never drift from the code. ``docs/cli.md`` holds the marker that is replaced. Likewise
+each ``<!-- dataset-info: NAME -->`` marker becomes the ``jetfm datasets info NAME`` text of
+the registry (files, checksums, licence, citation)."""
 
 from __future__ import annotations
 
 import argparse
+import re
 
 MARKER = "<!-- cli-reference -->"
+DATASET_MARKER = re.compile(r"<!-- dataset-info: ([a-z0-9_-]+) -->")
 
 
 def _render() -> str:
@@ -22,4 +26,10 @@ def _render() -> str:
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001
     if MARKER in markdown:
         markdown = markdown.replace(MARKER, _render())
+    if DATASET_MARKER.search(markdown):
+        from jetfm.commands.datasets import render_info
+
+        markdown = DATASET_MARKER.sub(
+            lambda m: "```text\n" + render_info(m.group(1), local=False) + "\n```", markdown
+        )
     return markdown

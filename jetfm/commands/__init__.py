@@ -45,13 +45,56 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def resolve_data_options(args: argparse.Namespace, *names: str) -> None:
+    """Data-set references among the data options of a parsed command line (``--train
+    top:train``, ``--data qg:test``; see :func:`jetfm.data.download.resolve_data_argument`)
+    become their local files, downloaded first when missing; the data set's layout becomes
+    ``args.branch_map`` (a :class:`~jetfm.data.BranchMapping`) unless ``--branch-map`` was
+    given. Options that name files are left as they are."""
+    from jetfm.data.download import is_data_reference
+
+    values = {n: getattr(args, n, None) for n in names}
+    given = {n: v for n, v in values.items() if v is not None}
+    listed = {n: [v] if isinstance(v, str) else list(v) for n, v in given.items()}
+    if not any(is_data_reference(str(x)) for v in listed.values() for x in v):
+        return
+    import logging
+
+    from jetfm.data.download import resolve_data_argument
+    from jetfm.data.registry import layout_mapping
+    from jetfm.errors import DataError
+
+    layouts = {}
+    for name, value in given.items():
+        paths, layout = resolve_data_argument(value)
+        setattr(args, name, paths[0] if isinstance(value, str) and len(paths) == 1 else paths)
+        if layout is not None:
+            layouts[name] = layout
+    if len(set(layouts.values())) > 1:
+        shown = ", ".join(f"--{n.replace('_', '-')}: {v}" for n, v in layouts.items())
+        raise DataError(f"the data options name data sets of different layouts ({shown})")
+    layout = next(iter(layouts.values()))
+    if getattr(args, "branch_map", None) is not None:
+        logging.getLogger(__name__).info(
+            "--branch-map %s replaces the data set's layout %r", args.branch_map, layout
+        )
+        return
+    args.branch_map = layout_mapping(layout)
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The data and training-length options of ``jetfm pretrain`` and ``jetfm tokenizer train``
     (the fields of :class:`jetfm.PretrainArguments` they share)."""
     from jetfm.pretraining import BASE_LR
 
-    parser.add_argument("--data", required=True, help="training ROOT files (glob, dir or file)")
-    parser.add_argument("--val", default=None, help="validation ROOT files (glob)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="training files (glob, dir or file) or a data set, e.g. jetclass:train",
+    )
+    parser.add_argument(
+        "--val", default=None, help="validation files (glob) or a data set, e.g. jetclass:val"
+    )
     parser.add_argument("--output", required=True, help="output checkpoint directory")
     parser.add_argument(
         "--groups",
@@ -89,6 +132,7 @@ def pretrain_arguments(args: argparse.Namespace, **values: Any) -> PretrainArgum
     fields the command line lacks."""
     from jetfm.pretraining import PretrainArguments
 
+    resolve_data_options(args, "data", "val")
     return PretrainArguments.from_namespace(
         args, output_dir=args.output, mapping=getattr(args, "branch_map", None), **values
     )

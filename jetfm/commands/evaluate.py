@@ -45,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fine-tuned checkpoint (folder, short name or Hub id), or a pre-training one",
     )
     parser.add_argument(
-        "--data", required=True, help="labelled ROOT, parquet or HDF5 files (path, glob, dir)"
+        "--data",
+        required=True,
+        help="labelled ROOT, parquet or HDF5 files (path, glob, dir) or a data set (top:test)",
     )
     parser.add_argument("--plots", default=None, help="directory for PNG plots")
     add_style_argument(parser)
@@ -68,10 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jetfm.commands import resolve_data_options
     from jetfm.data.layouts import mapping_from_option
     from jetfm.evaluation import evaluate_checkpoint
     from jetfm.metrics import format_table, write_metrics
 
+    resolve_data_options(args, "data")
     metrics = evaluate_checkpoint(
         args.model, args.data, plots_dir=args.plots, batch_size=args.batch_size,
         progress=not args.no_progress,

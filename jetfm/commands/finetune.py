@@ -53,9 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--task", required=True, choices=TASK_NAMES, help="what to learn")
     parser.add_argument(
-        "--train", required=True, help="training ROOT, parquet or HDF5 files (path, glob, dir)"
+        "--train",
+        required=True,
+        help="training ROOT, parquet or HDF5 files (path, glob, dir) or a data set, e.g. "
+        "top:train (see jetfm datasets list)",
     )
-    parser.add_argument("--val", required=True, help="validation files (early stopping)")
+    parser.add_argument(
+        "--val", required=True, help="validation files (early stopping) or a data set (top:val)"
+    )
     parser.add_argument("--output", required=True, help="output checkpoint directory")
     parser.add_argument("--mode", default="full", choices=MODE_CHOICES, help="fine-tuning mode")
     parser.add_argument(
@@ -175,8 +180,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def finetune_arguments(args: argparse.Namespace) -> FinetuneArguments:
     """The :class:`~jetfm.finetuning.FinetuneArguments` of a parsed ``jetfm finetune``
     command line; options left unset take their defaults (kept in one place, the dataclass)."""
+    from jetfm.commands import resolve_data_options
     from jetfm.finetuning import FinetuneArguments
 
+    resolve_data_options(args, "train", "val")
     values: dict[str, Any] = dict(
         model=args.model,
         task=args.task,

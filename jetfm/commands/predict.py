@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", required=True, help="fine-tuned model directory (or Hub name) with its processor"
     )
     parser.add_argument(
-        "--data", required=True, nargs="+", help="ROOT, parquet or HDF5 files, globs or dirs"
+        "--data",
+        required=True,
+        nargs="+",
+        help="ROOT, parquet or HDF5 files, globs or dirs, or data sets (top:test)",
     )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--batch-size", type=int, default=256, help="jets per forward pass")
@@ -82,9 +85,11 @@ def _copy_spec(text: str) -> str | list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jetfm.commands import resolve_data_options
     from jetfm.data.layouts import mapping_from_option
     from jetfm.inference import predict_files
 
+    resolve_data_options(args, "data")
     summary = predict_files(
         args.model,
         args.data,

@@ -16,7 +16,10 @@ HELP = "fit per-feature mean/std over jet files and save them (preprocessor_conf
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data", required=True, nargs="+", help="ROOT, parquet or HDF5 files, globs or directories"
+        "--data",
+        required=True,
+        nargs="+",
+        help="ROOT, parquet or HDF5 files, globs or directories, or data sets (qg:train)",
     )
     parser.add_argument("--output", required=True, help="directory to write the processor to")
     parser.add_argument(
@@ -34,9 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jetfm.commands import resolve_data_options
     from jetfm.data import BranchMapping, JetProcessor, detect_feature_groups
     from jetfm.data.layouts import mapping_from_option
 
+    resolve_data_options(args, "data")
     mapping = mapping_from_option(args.branch_map) or BranchMapping()
     groups = args.feature_groups or detect_feature_groups(args.data, mapping)
     processor = JetProcessor(
