@@ -36,6 +36,8 @@ def add_style_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jetfm.option_checks import positive_int
+
     parser.add_argument(
         "--model",
         required=True,
@@ -47,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plots", default=None, help="directory for PNG plots")
     add_style_argument(parser)
     parser.add_argument("--output", default="metrics.json", help="metrics JSON file")
-    parser.add_argument("--batch-size", type=int, default=256, help="jets per batch")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="jets per batch")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_branch_map_argument(parser)
     parser.add_argument(
