@@ -31,7 +31,8 @@ from jetfm.version import __version__
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default once, the real one: appended as ``(default: X)`` unless
     the help text already states it (``default: ...``, where the parser's default is a
-    placeholder such as None), and never for None, flags (False) or positional arguments."""
+    placeholder such as None), and never for None, flags (False), empty lists (repeatable
+    options) or positional arguments."""
 
     _STATED = re.compile(r"\bdefault\s*[:)]|%\(default\)")
 
@@ -44,6 +45,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             or action.default is None
             or action.default is False
             or action.default is argparse.SUPPRESS
+            or action.default == []
         ):
             return text
         return f"{text} (default: %(default)s)"
@@ -89,8 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``jetfm ARGV``; returns the exit status (0, or 2 for a usage error or a
+    :class:`~jetfm.errors.JetFMError`, which print one line on stderr)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, a usage error: already printed
+        return 0 if done.code is None else done.code if isinstance(done.code, int) else 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

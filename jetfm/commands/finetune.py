@@ -39,7 +39,7 @@ def _fractions(text: str) -> list[float]:
 
     values = comma_list(fraction, count=2)(text)
     if values[0] == values[1]:
-        raise argparse.ArgumentTypeError(f"the two fractions must differ, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be two different fractions, got {text!r}")
     return values
 
 

@@ -25,7 +25,8 @@ def classes_option(text: str) -> list[str]:
     unknown = [c for c in classes if c not in SUPPORTED_CLASSES]
     if not classes or unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown jet class(es) {unknown or [text]}; choose from {','.join(SUPPORTED_CLASSES)}"
+            f"must be jet classes from {','.join(SUPPORTED_CLASSES)}, got {text!r} "
+            f"(unknown: {','.join(unknown) or 'none given'})"
         )
     return classes
 

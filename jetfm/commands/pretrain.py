@@ -109,7 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--layer-scale-init",
         type=positive_float,
         default=None,
-        help="initial LayerScale of the blocks (default: the config's, 1e-3)",
+        help="initial LayerScale of the blocks (default: the config's, 0.001)",
     )
     parser.add_argument(
         "--num-codes", type=int_at_least(2), default=512, help="k-means codes (--target kmeans)"
