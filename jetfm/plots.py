@@ -187,7 +187,11 @@ def rejection_figure(
                 column[-1].xaxis.set_tick_params(labelbottom=True)
         _experiment_label(axes[0, 0], style)
         if panels:  # one legend for the figure: in a spare slot of the grid, else below it
-            handles, names = axes.flat[0].get_legend_handles_labels()
+            entries: dict[str, object] = {}  # every panel's entries, each label once
+            for ax in axes.flat[: len(panels)]:
+                for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                    entries.setdefault(label, handle)
+            handles, names = list(entries.values()), list(entries)
             if spare:
                 spare[0].set_visible(True)
                 spare[0].axis("off")

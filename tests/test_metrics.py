@@ -304,7 +304,19 @@ def test_rejection_plot_has_one_panel_per_signal_class():
             assert bound.get_ydata()[0] == pytest.approx(1 / (1 - 0.05 ** (1 / 200)))
             assert max(curve.get_ydata()) == pytest.approx(200)
         # one legend for the figure, in the spare slot of the 2 × 4 grid
-        assert len(fig.axes) == 8 and sum(ax.get_legend() is not None for ax in fig.axes) == 1
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+        assert len(fig.axes) == 8 and len(legends) == 1
+        entries = [t.get_text() for t in legends[0].get_texts()]
+        assert len(entries) == 3 and "68 % CL" in entries[1] and "no QCD jet" in entries[2]
+    # the legend gathers every panel's entries: here only Hcc's panel has the bound line
+    few = np.r_[np.zeros(20), np.ones(20), np.full(20, 2)].astype(int)
+    few_probs = M.softmax(rng.normal(size=(60, 3)) + 3 * np.eye(3)[few])
+    few_probs[0] = [0.0, 1.0, 0.0]  # a QCD jet passes Hbb's tightest cut: no bound there
+    with P.rejection_figure(few, few_probs, names[:3]) as fig:
+        (legend,) = fig.legends  # no spare panel in a 1 × 2 grid: below the figure
+        assert any("no QCD jet" in t.get_text() for t in legend.get_texts())
+        hbb = _panels(fig)["Hbb vs QCD"]
+        assert len(hbb.get_lines()) == 1  # the curve only
     # a class without jets in the test set gets no panel; two classes: a single panel
     keep = labels != names.index("Hgg")
     with P.rejection_figure(labels[keep], probs[keep], names) as fig:
