@@ -10,7 +10,9 @@ Sections (``--only`` picks some):
 * ``memory``: peak RSS of streaming a 1× and a 10× file, with the eager dataset as the
   contrast (``bench_streaming_memory``);
 * ``generate``: Pythia jets/s per class, vectorised generator vs a naive per-particle loop
-  (``bench_generate``; skipped with a note without ``pythia8mc``/``fastjet``).
+  (``bench_generate``; skipped with a note without ``pythia8mc``/``fastjet``);
+* ``cli``: wall seconds of ``jetfm --help``, ``--version`` and every ``jetfm SUB --help`` in
+  fresh interpreters, against the bare interpreter (``bench_cli``).
 
 Every number that matters is a ratio against a baseline timed in the same process,
 interleaved round by round; absolute jets/s are for orientation only.
@@ -39,7 +41,7 @@ import torch  # noqa: E402
 from benchutil import geomean, machine_info, write_json_atomic  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-SECTIONS = ("pretrain", "inference", "memory", "generate")
+SECTIONS = ("pretrain", "inference", "memory", "generate", "cli")
 SCHEMA_VERSION = 1
 
 # The default (full) run: ~10–15 min on 2 shared CPU cores with one thread; the base model at
@@ -52,6 +54,7 @@ FULL: dict[str, dict[str, Any]] = {
     "inference": {"rounds": 5, "warmup": 1, "min_time": 0.5},
     "memory": {"jets": 10_000, "factor": 10, "step_size": 2_000},
     "generate": {"classes": None, "jets": 300, "naive_jets": 60, "rounds": 2},
+    "cli": {"rounds": 3, "only": None},
 }  # fmt: skip
 # --quick: checks that everything runs (seconds per section), numbers are not meaningful.
 QUICK: dict[str, dict[str, Any]] = {
@@ -61,6 +64,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "inference": {"rounds": 2, "warmup": 1, "min_time": 0.02},
     "memory": {"jets": 500, "factor": 10, "step_size": 250},
     "generate": {"classes": ("QCD", "Tbqq"), "jets": 40, "naive_jets": 10, "rounds": 1},
+    "cli": {"rounds": 1, "only": ("--help", "--version", "finetune --help")},
 }  # fmt: skip
 
 
@@ -152,6 +156,17 @@ def run_generate(settings: dict, progress: bool = True) -> dict:
     }
 
 
+def run_cli(settings: dict) -> dict:
+    """Start-up seconds of the command line in fresh interpreters; see ``bench_cli``."""
+    from bench_cli import measure
+
+    res = measure(settings["rounds"], only=settings["only"])
+    return {
+        **res,
+        "ratios": {f"{c['command']} x python": c["x_baseline"] for c in res["cases"]},
+    }
+
+
 # --- the table -------------------------------------------------------------------------------
 COLUMNS = (
     ("section", "<"),
@@ -216,6 +231,12 @@ def table_rows(sections: dict) -> list[dict[str, str]]:
         for size, ratios in (sec or {}).get("summary", {}).items():
             for ratio_name, value in ratios.items():
                 add("headline", f"{name} {size}", ratio_name, value, "x (geomean)")
+    cli = sections.get("cli")
+    if cli:
+        add("cli", "python -c pass", "wall", cli["baseline_s"], "s", base=True)
+        for c in cli["cases"]:
+            add("cli", c["command"], f"best (target < {c['target_s']:g} s)", c["best_s"], "s",
+                c["x_baseline"])  # fmt: skip
     for name in ("memory", "generate"):
         for ratio_name, value in (sections.get(name) or {}).get("ratios", {}).items():
             add("headline", name, ratio_name, value, "x")
@@ -309,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 sec = run_inference(config["grid"], config["inference"], args.device, progress)
             elif name == "memory":
                 sec = run_memory(config["memory"])
+            elif name == "cli":
+                sec = run_cli(config["cli"])
             else:
                 sec = run_generate(config["generate"], progress)
             results["sections"][name] = sec

@@ -7,7 +7,12 @@ A thin layer: each subcommand lives in its own module under :mod:`jetfm.commands
 * ``run(args: argparse.Namespace) -> int | None``.
 
 Modules are discovered, so adding a command never touches this file. Heavy imports (torch,
-pythia) belong inside ``run`` so that ``jetfm --help`` stays fast.
+transformers, numpy, pythia) belong inside ``run``: building the parser imports only light
+modules (choices and defaults come from :mod:`jetfm.defaults`, :mod:`jetfm.tasks`, ...), so
+``jetfm --help`` and ``jetfm --version`` answer in a fraction of a second
+(``tests/test_imports.py`` checks that building the parser loads neither torch nor
+transformers). Option values are checked while parsing (:mod:`jetfm.option_checks`); a bad
+one, like any other usage error, is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -16,10 +21,42 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
 
 from jetfm.version import __version__
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default once, the real one: appended as ``(default: X)`` unless
+    the help text already states it (``default: ...``, where the parser's default is a
+    placeholder such as None), and never for None, flags (False), empty lists (repeatable
+    options) or positional arguments."""
+
+    _STATED = re.compile(r"\bdefault\s*[:)]|%\(default\)")
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if self._STATED.search(text):
+            return text
+        if (
+            not action.option_strings
+            or action.default is None
+            or action.default is False
+            or action.default is argparse.SUPPRESS
+            or action.default == []
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """A parser whose usage errors are one line: ``jetfm CMD: error: MESSAGE``, exit status 2
+    (the usage of a command with twenty options would bury the message)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _command_modules():
@@ -33,7 +70,7 @@ def _command_modules():
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with one subparser per command module (also used by the docs)."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="jetfm",
         description="Masked Particle Modelling foundation models for jets: generate data, "
         "pre-train, fine-tune, evaluate, predict and publish.",
@@ -46,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
             module.NAME,
             help=module.HELP,
             description=(module.__doc__ or module.HELP).strip(),
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=HelpFormatter,
         )
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
@@ -54,8 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``jetfm ARGV``; returns the exit status (0, or 2 for a usage error or a
+    :class:`~jetfm.errors.JetFMError`, which print one line on stderr)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, a usage error: already printed
+        return 0 if done.code is None else done.code if isinstance(done.code, int) else 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

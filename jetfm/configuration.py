@@ -13,6 +13,7 @@ from transformers import PretrainedConfig
 
 from jetfm.config_checks import CheckedConfigMixin
 from jetfm.data.schema import FEATURE_GROUPS, REQUIRED_GROUP
+from jetfm.defaults import MPM_TARGETS
 from jetfm.hub import CONFIG_NAME, HubMixin
 
 #: Size presets. Parameter counts (backbone only, all three feature groups) are checked by
@@ -34,7 +35,7 @@ SIZE_PRESETS: dict[str, dict[str, Any]] = {
                   decoder_num_attention_heads=8, num_class_attention_layers=2),
 }  # fmt: skip
 
-MPM_TARGETS = ("vqvae", "kmeans", "regression", "flow", "diffusion")
+__all__ = ["MPM_TARGETS", "SIZE_PRESETS", "JetFMConfig"]
 
 
 class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):

@@ -43,6 +43,16 @@ from transformers import EarlyStoppingCallback, PreTrainedModel
 from jetfm.arguments import RunArguments, mapping_option, option, path_option, tuple_option
 from jetfm.configuration import SIZE_PRESETS, JetFMConfig
 from jetfm.data.schema import IGNORE_INDEX
+from jetfm.defaults import (
+    FINETUNE_EPOCHS,
+    FINETUNE_EVALS,
+    FINETUNE_LR,
+    FINETUNE_MAX_BATCH_SIZE,
+    FINETUNE_MIN_BATCH_SIZE,
+    FINETUNE_MIN_STEPS,
+    FINETUNE_MODES,
+    FINETUNE_PATIENCE,
+)
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
 from jetfm.hub import resolve_pretrained
 from jetfm.loading import PROCESSOR_FILE, load_processor
@@ -52,7 +62,7 @@ from jetfm.training_callbacks import BestCheckpointReport, HoldEvaluationUntil
 
 logger = logging.getLogger(__name__)
 
-MODES = ("frozen", "full", "lora")
+MODES = FINETUNE_MODES
 
 
 #: ``Linear`` layers that LoRA adapts: attention projections and SwiGLU of every encoder block.
@@ -71,15 +81,15 @@ FEW_STEPS = 200
 # 100 jets at LR 2e-3 fine-tuned best, pre-trained and from scratch alike (the LR chosen on
 # the validation set for both); 10 epochs of 256 jets, 40 steps, under-trained.
 #: fewest optimiser steps of a default run, whatever the data set's size
-MIN_STEPS = 250
+MIN_STEPS = FINETUNE_MIN_STEPS
 #: default epochs: the length of a default run on a data set large enough to exceed MIN_STEPS
-DEFAULT_EPOCHS = 10.0
+DEFAULT_EPOCHS = FINETUNE_EPOCHS
 #: default batch: a tenth of the training jets (so an epoch is ≥ 10 steps), within these bounds
-MIN_BATCH_SIZE, MAX_BATCH_SIZE = 16, 256
+MIN_BATCH_SIZE, MAX_BATCH_SIZE = FINETUNE_MIN_BATCH_SIZE, FINETUNE_MAX_BATCH_SIZE
 #: default peak learning rate (the head's; ``full`` mode ramps the backbone up to it)
-DEFAULT_LR = 2e-3
+DEFAULT_LR = FINETUNE_LR
 #: default validation passes per run, and evaluations without improvement before stopping
-DEFAULT_EVALS, DEFAULT_PATIENCE = 10, 3
+DEFAULT_EVALS, DEFAULT_PATIENCE = FINETUNE_EVALS, FINETUNE_PATIENCE
 
 
 @dataclasses.dataclass(frozen=True)

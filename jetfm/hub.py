@@ -13,8 +13,11 @@ into a local folder, in this order:
    (``model_cards/<name>/`` in a source checkout, ``jetfm/model_cards/<name>/`` in a wheel);
 4. otherwise one :class:`~jetfm.errors.CheckpointError` says what was tried.
 
-For shipped names a short connectivity probe runs before any Hub call, so a machine without
-network gets the bundled copy in about a second instead of waiting on timeouts.
+For shipped names a short connectivity probe runs before any Hub call (never in offline mode),
+so a machine without network gets the bundled copy in about a second instead of waiting on
+timeouts; after a failed probe the process does not ask the Hub again. That the bundled copy
+is used is said once per process and checkpoint (INFO; WARNING where the Hub answered with
+an error), later loads of the same name say nothing above DEBUG.
 
 Everything a checkpoint carries (``preprocessor_config.json`` statistics, the VQ-VAE
 ``tokenizer/`` folder) comes through the same snapshot, so a Hub repo, a cache snapshot and a
@@ -149,32 +152,42 @@ def _has(folder: Path, required: Sequence[str]) -> bool:
     return all((folder / name).is_file() for name in required)
 
 
-#: endpoint -> time of the last failed probe; loading a model and its processor back to back
-#: must not pay the probe's timeout twice.
-_FAILED_PROBES: dict[str, float] = {}
-_PROBE_MEMORY_S = 60.0
+#: endpoints whose probe failed in this process: a machine without network stays without it
+#: for the length of a run, so loading a model, its processor and its config (or evaluating
+#: after fine-tuning) pays the probe's timeout once, not at every load
+_FAILED_PROBES: set[str] = set()
+#: shipped checkpoints whose bundled copy this process has announced (once, then DEBUG)
+_ANNOUNCED: set[str] = set()
 
 
 def hub_reachable(endpoint: str | None = None, timeout: float | None = None) -> bool:
     """One HEAD request to the Hub with a short timeout: does *any* HTTP answer come back?
-    (Uses huggingface_hub's session, so its proxy settings apply.) A failure is remembered
-    for a minute."""
-    import time
-
+    (Uses huggingface_hub's session, so its proxy settings apply.) After a failure the
+    endpoint is not probed again in this process: the answer stays ``False``."""
     from huggingface_hub.utils import get_session
 
     endpoint = endpoint or hub_endpoint()
-    failed_at = _FAILED_PROBES.get(endpoint)
-    if failed_at is not None and time.monotonic() - failed_at < _PROBE_MEMORY_S:
+    if endpoint in _FAILED_PROBES:
         return False
     try:
         get_session().head(f"{endpoint}/api/models", timeout=timeout or _probe_timeout())
     except Exception as err:  # any failure to get an answer means "not reachable"
         logger.debug("Hub probe of %s failed: %s", endpoint, err)
-        _FAILED_PROBES[endpoint] = time.monotonic()
+        _FAILED_PROBES.add(endpoint)
         return False
-    _FAILED_PROBES.pop(endpoint, None)
     return True
+
+
+def _announce_bundled(name: str, folder: Path, hub_error: str, expected: bool) -> None:
+    """Say once per process and checkpoint that the shipped copy is used: at INFO where that
+    is what the settings or the machine ask for (offline mode, ``local_files_only``, no
+    network), at WARNING where the Hub answered with an error; later loads log at DEBUG."""
+    if name in _ANNOUNCED:
+        logger.debug("using the copy of %r shipped with jetfm (%s)", name, folder)
+        return
+    _ANNOUNCED.add(name)
+    log = logger.info if expected else logger.warning
+    log("using the copy of %r shipped with jetfm (%s); Hub: %s", name, folder, hub_error)
 
 
 def resolve_pretrained(
@@ -249,13 +262,18 @@ def resolve_pretrained(
 
     # 2. the Hub
     hub_error: str | None = None
+    no_hub = True  # whether the Hub was left out on purpose or could not be reached
     if local_files_only:
         hub_error = "skipped (local_files_only=True)"
     elif hub_offline():
         hub_error = "skipped: offline mode (HF_HUB_OFFLINE=1)"
     elif shipped and not hub_reachable():
-        hub_error = f"unreachable ({hub_endpoint()} did not answer within {_probe_timeout():g} s)"
+        hub_error = (
+            f"unreachable ({hub_endpoint()} did not answer within {_probe_timeout():g} s; "
+            "not asked again in this process)"
+        )
     else:
+        no_hub = False
         try:
             folder = Path(
                 snapshot_download(**download, force_download=force_download, etag_timeout=10)
@@ -274,8 +292,7 @@ def resolve_pretrained(
     # 3. the copy shipped with jetfm
     if shipped:
         folder = bundled_checkpoints()[shipped]
-        log = logger.info if hub_offline() or local_files_only else logger.warning
-        log("using the copy of %r shipped with jetfm (%s); Hub: %s", shipped, folder, hub_error)
+        _announce_bundled(shipped, folder, str(hub_error), expected=no_hub)
         return folder
     tried.append("no copy of it ships with jetfm")
 

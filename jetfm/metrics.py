@@ -118,13 +118,54 @@ def is_rejection_record(value: Any) -> bool:
     return isinstance(value, Mapping) and "n_background_passing" in value
 
 
+def _decimal_place(x: float, digits: int) -> int:
+    """Decimal places (negative: tens, hundreds, ...) that leave ``x`` with ``digits``
+    significant digits."""
+    return digits - 1 - math.floor(math.log10(abs(x)))
+
+
+def _fixed(x: float, places: int) -> str:
+    """``x`` rounded to ``places`` decimal places, written without an exponent."""
+    return f"{round(x, places):.{max(places, 0)}f}"
+
+
+def round_with_errors(
+    value: float, errors: Sequence[float], digits: int = 2
+) -> tuple[str, list[str]]:
+    """``value`` and its ``errors`` as text, rounded to one decimal place: the one that gives
+    the smallest non-zero error ``digits`` significant digits (the particle-data rounding),
+    never in exponent notation: ``(200.0, [958.3, 139.0])`` → ``("200", ["960", "140"])``,
+    ``(25.0, [13.06, 8.09])`` → ``("25.0", ["13.1", "8.1"])``."""
+    positive = [abs(e) for e in errors if math.isfinite(e) and e != 0]
+    if positive:
+        places = _decimal_place(min(positive), digits)
+    elif value and math.isfinite(value):
+        places = _decimal_place(value, digits + 1)
+    else:
+        places = 0
+    return _fixed(value, places), [_fixed(abs(e), places) for e in errors]
+
+
+def _round_down(x: float, digits: int = 2) -> str:
+    """``x`` rounded down to ``digits`` significant digits (a lower bound stays one)."""
+    places = _decimal_place(x, digits)
+    scaled = math.floor(x * 10.0**places + 1e-9) / 10.0**places
+    return _fixed(scaled, places)
+
+
 def format_rejection(record: Mapping[str, Any]) -> str:
-    """One table cell: ``25.0 +3.8/-3.0 (8/200 bkg)``, or ``> 67 (95% CL, 0/200 bkg)``."""
-    counts = f"{record['n_background_passing']}/{record['n_background']} bkg"
+    """One table cell for a :func:`rejection_record`: the value and its 68 % interval, both
+    rounded to the uncertainty (:func:`round_with_errors`), and how many background jets
+    passed: ``25.0 (+13.1/-8.1), 8 of 200 bkg passed``. Where none passed the rejection has
+    no upper end and the cell gives the bound the sample allows, rounded down:
+    ``> 67 (95% CL), none of 200 bkg passed``."""
+    n = record["n_background"]
     if record.get("value") is None:
-        return f"> {record['lower_bound']:.3g} ({100 * record['cl']:.0f}% CL, {counts})"
+        bound = _round_down(record["lower_bound"])
+        return f"> {bound} ({100 * record['cl']:.0f}% CL), none of {n} bkg passed"
     value, (low, high) = record["value"], record["interval"]
-    return f"{value:.3g} +{high - value:.2g}/-{value - low:.2g} ({counts})"
+    text, (up, down) = round_with_errors(value, [high - value, value - low])
+    return f"{text} (+{up}/-{down}), {record['n_background_passing']} of {n} bkg passed"
 
 
 def _signal_threshold_points(

@@ -98,6 +98,20 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found)
 
 
+def modules_loaded_by(code: str, cwd: str | Path | None = None) -> list[str]:
+    """Top-level names of every module in ``sys.modules`` after a fresh interpreter ran
+    ``code`` (the imports that running it costs, as opposed to the static graph above)."""
+    import json
+    import subprocess
+
+    driver = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run([sys.executable, "-c", driver], cwd=cwd, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"{code!r} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the cycles of the package named on the command line (default ``jetfm``)."""
     args = sys.argv[1:] if argv is None else argv

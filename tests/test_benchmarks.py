@@ -110,6 +110,22 @@ def test_quick_run_writes_table_and_json(run_all, tmp_path, capsys):
         assert row["case"] in printed and row["variant"] in printed
 
 
+def test_quick_cli_section_times_fresh_interpreters(run_all, tmp_path, capsys):
+    out = tmp_path / "cli.json"
+    run_all.main(["--quick", "--only", "cli", "--no-progress", "--out", str(out)])
+    sec = json.loads(out.read_text())["sections"]["cli"]
+    assert [c["command"] for c in sec["cases"]] == [
+        "jetfm --help", "jetfm --version", "jetfm finetune --help"]  # fmt: skip
+    assert sec["baseline"] == "python -c pass" and sec["baseline_s"] > 0
+    for case in sec["cases"]:
+        assert case["best_s"] == min(case["rounds_s"]) > sec["baseline_s"]
+        assert case["x_baseline"] == pytest.approx(case["best_s"] / sec["baseline_s"])
+        assert case["target_s"] == (1.0 if case["command"].count(" ") == 1 else 1.5)
+    assert all(math.isfinite(r) and r > 1 for r in sec["ratios"].values())
+    printed = capsys.readouterr().out
+    assert "jetfm finetune --help" in printed and "python -c pass" in printed
+
+
 def test_unknown_section_is_rejected(run_all, capsys):
     with pytest.raises(SystemExit):
         run_all.main(["--quick", "--only", "pretrain,bogus"])

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 import torch
 from huggingface_hub import constants
 
+import jetfm.hub
 from jetfm.cli import main
 from jetfm.configuration import JetFMConfig
 from jetfm.errors import CheckpointError, JetFMError
@@ -69,6 +71,44 @@ def hub(monkeypatch):
 def _go_offline(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_memory(monkeypatch):
+    """Each test sees the Hub path as a new process would: no failed probe, nothing said."""
+    monkeypatch.setattr(jetfm.hub, "_FAILED_PROBES", set())
+    monkeypatch.setattr(jetfm.hub, "_ANNOUNCED", set())
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers (a Hub behind a
+    dead network path); counts the connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.connections: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(conn)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def __enter__(self) -> SilentServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
 
 
 # --- local folders --------------------------------------------------------------------------
@@ -232,7 +272,7 @@ def test_no_network_without_offline_mode_falls_back_quickly(tmp_path, monkeypatc
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
     start = time.perf_counter()
-    with caplog.at_level("WARNING", logger="jetfm.hub"):
+    with caplog.at_level("INFO", logger="jetfm.hub"):
         folder = resolve_pretrained(SHIPPED, cache_dir=tmp_path / "cache")
     elapsed = time.perf_counter() - start
     assert folder == bundled_checkpoints()[SHIPPED]
@@ -240,17 +280,68 @@ def test_no_network_without_offline_mode_falls_back_quickly(tmp_path, monkeypatc
     assert elapsed < 10, f"resolving a shipped checkpoint without network took {elapsed:.1f} s"
 
 
+def _said(caplog, level: str) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "jetfm.hub" and r.levelname == level
+    ]
+
+
+def test_offline_mode_never_probes_and_says_it_once(tmp_path, hub, monkeypatch, caplog):
+    """HF_HUB_OFFLINE=1 with a Hub that would answer: three loads of a shipped checkpoint
+    (model, processor, config) send it no request and say "shipped copy" once, at INFO."""
+    _go_offline(monkeypatch)
+    from jetfm.data.processor import JetProcessor
+
+    with caplog.at_level("DEBUG", logger="jetfm.hub"):
+        JetFMModel.from_pretrained(SHIPPED, cache_dir=tmp_path / "cache")
+        JetProcessor.from_pretrained(SHIPPED, cache_dir=tmp_path / "cache")
+        JetFMConfig.from_pretrained(SHIPPED, cache_dir=tmp_path / "cache")
+    assert hub.requests == []  # no probe, no download
+    info = [m for m in _said(caplog, "INFO") if "shipped with jetfm" in m]
+    assert len(info) == 1 and "offline mode" in info[0]
+    assert _said(caplog, "WARNING") == []
+    assert sum("shipped with jetfm" in m for m in _said(caplog, "DEBUG")) == 2
+
+
+def test_failed_probe_is_not_repeated_in_a_process(tmp_path, monkeypatch, caplog):
+    """A Hub that never answers (no HF_HUB_OFFLINE): the first load waits for the probe's
+    timeout once; the next loads neither probe nor wait, and it is said once, at INFO."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("JETFM_HUB_TIMEOUT", "0.5")
+    with SilentServer() as server, caplog.at_level("DEBUG", logger="jetfm.hub"):
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        start = time.perf_counter()
+        first = resolve_pretrained(SHIPPED, cache_dir=tmp_path / "cache")
+        waited = time.perf_counter() - start
+        start = time.perf_counter()
+        again = [resolve_pretrained(SHIPPED, cache_dir=tmp_path / "cache") for _ in range(2)]
+        later = time.perf_counter() - start
+        time.sleep(0.1)  # let the accept thread see any late connection
+        connections = len(server.connections)
+    assert first == again[0] == again[1] == bundled_checkpoints()[SHIPPED]
+    assert connections == 1, f"the Hub was probed {connections} times"
+    assert waited >= 0.4 and later < 0.4, (waited, later)
+    info = [m for m in _said(caplog, "INFO") if "shipped with jetfm" in m]
+    assert len(info) == 1 and "unreachable" in info[0] and "not asked again" in info[0]
+    assert _said(caplog, "WARNING") == []
+
+
 def test_fresh_process_without_network_gets_bundled_copy(tmp_path):
     """A new interpreter (huggingface_hub reads its settings at import) with no network and
-    no HF_HUB_OFFLINE: the shipped checkpoint loads, quickly."""
+    no HF_HUB_OFFLINE: the shipped checkpoint loads, quickly, and loading it again (with its
+    processor) says so no second time."""
     env = {
         k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     }
     env.update(HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}",
                PYTHONPATH=str(ROOT))  # fmt: skip
     code = (
-        "import time, jetfm; from jetfm import JetFM\n"
+        "import logging, time, jetfm; from jetfm import JetFM, JetProcessor\n"
+        "logging.basicConfig(level=logging.INFO)\n"
         "t = time.perf_counter(); m = JetFM.from_pretrained('mpm-flow-tiny')\n"
+        "JetFM.from_pretrained('mpm-flow-tiny'); JetProcessor.from_pretrained('mpm-flow-tiny')\n"
         "print('OK', m.config.size, round(time.perf_counter() - t, 2))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
@@ -258,7 +349,7 @@ def test_fresh_process_without_network_gets_bundled_copy(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     ok, size, seconds = out.stdout.split()[-3:]
     assert ok == "OK" and size == "tiny" and float(seconds) < 10
-    assert "shipped with jetfm" in out.stderr
+    assert out.stderr.count("shipped with jetfm") == 1 and "WARNING" not in out.stderr
 
 
 # --- model cards ----------------------------------------------------------------------------

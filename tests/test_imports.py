@@ -1,5 +1,6 @@
-"""The import structure of jetfm: every module imports on its own, and the import graph (also
-imports inside functions) has no cycle (tests/import_graph.py)."""
+"""The import structure of jetfm: every module imports on its own, the import graph (also
+imports inside functions) has no cycle (tests/import_graph.py), and the command line builds
+its parser without the heavy libraries (so `jetfm --help` answers at once)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.import_graph import cycles, import_graph, main, module_files
+import pytest
+
+from tests.import_graph import cycles, import_graph, main, module_files, modules_loaded_by
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jetfm"
@@ -112,3 +115,35 @@ def test_the_graph_sees_imports_inside_functions_and_relative_ones(tmp_path, cap
     assert "cycle: pkg.a, pkg.sub, pkg.sub.b" in capsys.readouterr().out
     (package / "a.py").write_text("def f():\n    return 1\n")
     assert cycles(import_graph(package)) == [] and main([str(package)]) == 0
+
+
+#: libraries that take seconds to import (torch, transformers) or more than a few tens of
+#: milliseconds; none of them is needed to parse a command line
+HEAVY = ("torch", "transformers", "numpy", "awkward", "uproot", "matplotlib", "sklearn", "scipy",
+         "huggingface_hub", "pyarrow", "safetensors", "h5py", "pandas", "yaml")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # the full parser, every command's help text rendered (the docs' CLI reference too)
+        "from jetfm.cli import build_parser\n"
+        "import argparse\n"
+        "def walk(p):\n"
+        "    p.format_help()\n"
+        "    for a in p._actions:\n"
+        "        if isinstance(a, argparse._SubParsersAction):\n"
+        "            for sub in a.choices.values():\n"
+        "                walk(sub)\n"
+        "walk(build_parser())",
+        "from jetfm.cli import main\nassert main(['--version']) == 0",
+        "from jetfm.cli import main\nassert main(['finetune', '--help']) == 0",
+        # a bad value is refused before any work
+        "from jetfm.cli import main\nassert main(['quickstart', '--batch-size', '-5']) == 2",
+    ],
+    ids=["build_parser", "version", "finetune-help", "bad-value"],
+)
+def test_the_command_line_parses_without_heavy_imports(code):
+    loaded = set(modules_loaded_by(code, cwd=ROOT))
+    assert "jetfm" in loaded
+    assert sorted(loaded & set(HEAVY)) == []

@@ -101,15 +101,42 @@ def test_rejection_table_and_json_never_print_inf(tmp_path):
     assert "inf" not in table and "nan" not in table
     bound = 1 / (1 - 0.05 ** (1 / 200))  # 67.3: what 0 of 200 allows at 95 % CL
     row = next(r for r in table.splitlines() if r.startswith("rejection.Tbqq.50 "))
-    assert row.split(None, 1)[1] == f"> {bound:.3g} (95% CL, 0/200 bkg)"
+    assert row.split(None, 1)[1] == "> 67 (95% CL), none of 200 bkg passed"
+    assert 67 < bound < 68
     data = json.loads(M.write_metrics(m, tmp_path / "m.json").read_text())
     assert data["rejection"]["Tbqq"]["50"]["lower_bound"] == pytest.approx(bound)
     assert data["rejection"]["Tbqq"]["50"]["value"] is None
     # a measurable rejection: value with its asymmetric interval in the table's one line
     rec = M.rejection_record(8, 200, 0.5)
     line = M.format_table({"rejection": {"W": {"50": rec}}})
-    lo, hi = rec["interval"]
-    assert line == f"rejection.W.50  25 +{hi - 25:.2g}/-{25 - lo:.2g} (8/200 bkg)"
+    lo, hi = rec["interval"]  # 16.91, 38.06: errors 13.06 and 8.09 (two digits in 8.1)
+    assert line == "rejection.W.50  25.0 (+13.1/-8.1), 8 of 200 bkg passed"
+
+
+@pytest.mark.parametrize(
+    ("passing", "n", "cell"),
+    [
+        (1, 200, "200 (+960/-140), 1 of 200 bkg passed"),  # no 9.6e+02: rounded to the tens
+        (8, 200, "25.0 (+13.1/-8.1), 8 of 200 bkg passed"),
+        (50, 200, "4.00 (+0.58/-0.48), 50 of 200 bkg passed"),
+        (2, 2000, "1000 (+1820/-570), 2 of 2000 bkg passed"),
+        (3, 50000, "16700 (+19900/-8200), 3 of 50000 bkg passed"),
+        (0, 200, "> 67 (95% CL), none of 200 bkg passed"),  # 67.26, rounded down
+        (0, 20000, "> 6600 (95% CL), none of 20000 bkg passed"),  # 6676.7, rounded down
+    ],
+)
+def test_rejection_cells_are_rounded_to_their_uncertainty(passing, n, cell):
+    text = M.format_rejection(M.rejection_record(passing, n, 0.5))
+    assert text == cell
+    assert "e+" not in text and "e-" not in text
+
+
+def test_round_with_errors():
+    assert M.round_with_errors(200.0, [958.3, 139.0]) == ("200", ["960", "140"])
+    assert M.round_with_errors(25.0, [13.06, 8.09]) == ("25.0", ["13.1", "8.1"])
+    assert M.round_with_errors(0.01234, [0.00056, 0.0012]) == ("0.01234", ["0.00056", "0.00120"])
+    assert M.round_with_errors(1234567.0, [2345.0]) == ("1234600", ["2300"])
+    assert M.round_with_errors(3.14159, [0.0]) == ("3.14", ["0.00"])  # no error: 3 digits
 
 
 def test_rejection_curve_band_contains_points():
@@ -254,6 +281,57 @@ def test_experiment_style_without_mplhep_fails_before_any_work(command, tmp_path
     assert main([command, *args, "--style", "ATLAS"]) == 2
     assert "plot style 'ATLAS' needs mplhep: pip install mplhep" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing read, nothing written
+
+
+def _panels(fig) -> dict[str, object]:
+    return {ax.get_title(): ax for ax in fig.axes if ax.get_visible() and ax.get_title()}
+
+
+def test_rejection_plot_has_one_panel_per_signal_class():
+    rng = np.random.default_rng(2)
+    names = ["QCD", "Hbb", "Hcc", "Hgg", "Zqq", "Wqq", "Tbqq", "Tbl"]  # the quickstart's eight
+    labels = np.repeat(np.arange(len(names)), 200)
+    probs = M.softmax(rng.normal(size=(len(labels), len(names))) + 2.5 * np.eye(8)[labels])
+    with P.rejection_figure(labels, probs, names) as fig:
+        panels = _panels(fig)
+        assert list(panels) == [f"{n} vs QCD" for n in names[1:]]  # seven panels, no QCD one
+        for ax in panels.values():
+            assert ax.get_yscale() == "log"
+            assert len(ax.collections) == 1  # one band per panel, never another class's
+            curve, bound = ax.get_lines()[:2]
+            # the bound where no QCD jet passes: what 0 of 200 allows at 95 % CL, below the
+            # rejection at the tightest cut that one passes (200)
+            assert bound.get_ydata()[0] == pytest.approx(1 / (1 - 0.05 ** (1 / 200)))
+            assert max(curve.get_ydata()) == pytest.approx(200)
+        # one legend for the figure, in the spare slot of the 2 × 4 grid
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+        assert len(fig.axes) == 8 and len(legends) == 1
+        entries = [t.get_text() for t in legends[0].get_texts()]
+        assert len(entries) == 3 and "68 % CL" in entries[1] and "no QCD jet" in entries[2]
+    # the legend gathers every panel's entries: here only Hcc's panel has the bound line
+    few = np.r_[np.zeros(20), np.ones(20), np.full(20, 2)].astype(int)
+    few_probs = M.softmax(rng.normal(size=(60, 3)) + 3 * np.eye(3)[few])
+    few_probs[0] = [0.0, 1.0, 0.0]  # a QCD jet passes Hbb's tightest cut: no bound there
+    with P.rejection_figure(few, few_probs, names[:3]) as fig:
+        (legend,) = fig.legends  # no spare panel in a 1 × 2 grid: below the figure
+        assert any("no QCD jet" in t.get_text() for t in legend.get_texts())
+        hbb = _panels(fig)["Hbb vs QCD"]
+        assert len(hbb.get_lines()) == 1  # the curve only
+    # a class without jets in the test set gets no panel; two classes: a single panel
+    keep = labels != names.index("Hgg")
+    with P.rejection_figure(labels[keep], probs[keep], names) as fig:
+        assert "Hgg vs QCD" not in _panels(fig) and len(_panels(fig)) == 6
+    two = labels <= 1
+    with P.rejection_figure(labels[two], probs[two][:, :2], names[:2]) as fig:
+        assert list(_panels(fig)) == ["Hbb vs QCD"]
+    # without the background class: one one-vs-rest ROC panel per class
+    with P.rejection_figure(labels, probs, [f"c{i}" for i in range(8)]) as fig:
+        assert list(_panels(fig)) == [f"c{i} vs rest" for i in range(8)]
+
+
+def test_panel_grid():
+    assert P.panel_grid(1) == (1, 1) and P.panel_grid(3) == (1, 3)
+    assert P.panel_grid(7) == (2, 4) and P.panel_grid(5) == (2, 3) and P.panel_grid(9) == (3, 3)
 
 
 def test_plots_are_written(tmp_path):

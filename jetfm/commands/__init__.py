@@ -85,6 +85,7 @@ def resolve_data_options(args: argparse.Namespace, *names: str) -> None:
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The data and training-length options of ``jetfm pretrain`` and ``jetfm tokenizer train``
     (the fields of :class:`jetfm.PretrainArguments` they share)."""
+    from jetfm.option_checks import positive_float, positive_int, seed, steps
     from jetfm.pretraining import BASE_LR
 
     parser.add_argument(
@@ -101,25 +102,33 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="comma-separated feature groups (kinematics,pid,tracks); auto = all the files have",
     )
-    parser.add_argument("--max-particles", type=int, default=128, help="constituents kept per jet")
+    parser.add_argument(
+        "--max-particles", type=positive_int, default=128, help="constituents kept per jet"
+    )
     parser.add_argument(
         "--streaming", action="store_true", help="stream the files (needs --max-steps)"
     )
     parser.add_argument(
-        "--max-steps", type=int, default=-1, help="optimiser steps (-1: use --epochs)"
+        "--max-steps", type=steps, default=-1, help="optimiser steps (-1: use --epochs)"
     )
-    parser.add_argument("--epochs", type=float, default=1.0, help="epochs when --max-steps is -1")
-    parser.add_argument("--batch-size", type=int, default=256, help="jets per device and step")
+    parser.add_argument(
+        "--epochs", type=positive_float, default=1.0, help="epochs when --max-steps is -1"
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=256, help="jets per device and step"
+    )
     parser.add_argument(
         "--lr",
-        type=float,
+        type=positive_float,
         default=None,
         help=f"peak learning rate (default: {BASE_LR:g} at batch 256, scaled by "
         "sqrt(batch/256) for other batch sizes; see docs/guide/pretraining.md)",
     )
-    parser.add_argument("--seed", type=int, default=42, help="random seed")
-    parser.add_argument("--save-steps", type=int, default=500, help="checkpoint every N steps")
-    parser.add_argument("--logging-steps", type=int, default=50, help="log every N steps")
+    parser.add_argument("--seed", type=seed, default=42, help="random seed")
+    parser.add_argument(
+        "--save-steps", type=positive_int, default=500, help="checkpoint every N steps"
+    )
+    parser.add_argument("--logging-steps", type=positive_int, default=50, help="log every N steps")
     parser.add_argument("--resume", action="store_true", help="resume from the last checkpoint-*")
     add_branch_map_argument(parser)
     add_run_output_arguments(parser)

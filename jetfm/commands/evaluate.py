@@ -39,6 +39,8 @@ def add_style_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jetfm.option_checks import positive_int
+
     parser.add_argument(
         "--model",
         required=True,
@@ -58,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "MODEL/evaluation/ for a local model, else in ./NAME-evaluation/; another run's file "
         "there is never replaced: a numbered name is used)",
     )
-    parser.add_argument("--batch-size", type=int, default=256, help="jets per batch")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="jets per batch")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_branch_map_argument(parser)
     parser.add_argument(

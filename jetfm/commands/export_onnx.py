@@ -14,9 +14,11 @@ HELP = "export a fine-tuned model to ONNX (needs jetfm[onnx])"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jetfm.option_checks import positive_int
+
     parser.add_argument("model", help="fine-tuned checkpoint directory")
     parser.add_argument("output", help="output .onnx file")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    parser.add_argument("--opset", type=positive_int, default=17, help="ONNX opset version")
     parser.add_argument(
         "--no-check",
         action="store_true",

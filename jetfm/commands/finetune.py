@@ -28,21 +28,42 @@ if TYPE_CHECKING:
 NAME = "finetune"
 HELP = "fine-tune a pretrained model for tagging, CWoLa, track ID or vertex finding"
 
-MODE_CHOICES = ("frozen", "full", "lora")
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
-
 
 def _groups(text: str) -> list[str]:
     return [g.strip() for g in text.split(",") if g.strip()]
 
 
+def _fractions(text: str) -> list[float]:
+    """``--fractions f1,f2``: two different signal fractions in [0, 1]."""
+    from jetfm.option_checks import comma_list, fraction
+
+    values = comma_list(fraction, count=2)(text)
+    if values[0] == values[1]:
+        raise argparse.ArgumentTypeError(f"must be two different fractions, got {text!r}")
+    return values
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jetfm.defaults import (
+        FINETUNE_EPOCHS,
+        FINETUNE_EVALS,
+        FINETUNE_LR,
+        FINETUNE_MAX_BATCH_SIZE,
+        FINETUNE_MIN_BATCH_SIZE,
+        FINETUNE_MIN_STEPS,
+        FINETUNE_MODES,
+        FINETUNE_PATIENCE,
+    )
+    from jetfm.option_checks import (
+        fraction,
+        non_negative_float,
+        non_negative_int,
+        positive_float,
+        positive_int,
+        seed,
+        steps,
+        unit_fraction,
+    )
     from jetfm.tasks import TASK_NAMES
 
     parser.add_argument(
@@ -62,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--val", required=True, help="validation files (early stopping) or a data set (top:val)"
     )
     parser.add_argument("--output", required=True, help="output checkpoint directory")
-    parser.add_argument("--mode", default="full", choices=MODE_CHOICES, help="fine-tuning mode")
+    parser.add_argument("--mode", default="full", choices=FINETUNE_MODES, help="fine-tuning mode")
     parser.add_argument(
         "--from-scratch",
         action="store_true",
@@ -70,29 +91,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-train-jets",
-        type=int,
+        type=positive_int,
         default=None,
         help="random subset of this many training jets (data efficiency)",
     )
     parser.add_argument(
         "--epochs",
-        type=float,
+        type=positive_float,
         default=None,
-        help="training epochs (default: 10, but at least 250 optimiser steps)",
+        help=f"training epochs (default: {FINETUNE_EPOCHS:g}, but at least "
+        f"{FINETUNE_MIN_STEPS} optimiser steps)",
     )
     parser.add_argument(
-        "--max-steps", type=int, default=-1, help="optimizer steps (overrides --epochs)"
+        "--max-steps",
+        type=steps,
+        default=-1,
+        help="optimiser steps (overrides --epochs; -1: use --epochs)",
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=None,
-        help="jets per batch (default: a tenth of the training jets, 16 to 256)",
+        help="jets per batch (default: a tenth of the training jets, "
+        f"{FINETUNE_MIN_BATCH_SIZE} to {FINETUNE_MAX_BATCH_SIZE})",
     )
     parser.add_argument(
-        "--lr", type=float, default=None, help="peak learning rate of the head (default: 2e-3)"
+        "--lr",
+        type=positive_float,
+        default=None,
+        help=f"peak learning rate of the head (default: {FINETUNE_LR:g})",
     )
-    parser.add_argument("--seed", type=int, default=42, help="random seed")
+    parser.add_argument("--seed", type=seed, default=42, help="random seed")
     parser.add_argument(
         "--feature-groups",
         type=_groups,
@@ -116,51 +145,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--background", default=None, help="cwola: background class (e.g. QCD)")
     parser.add_argument(
         "--fractions",
-        type=_floats,
-        default=[0.2, 0.6],
+        type=_fractions,
+        default="0.2,0.6",
         help="cwola: signal fractions of the two mixtures, f1,f2 (f1 ≠ f2)",
     )
     parser.add_argument(
         "--head-hidden-size",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="head MLP width (0: linear probe; default: backbone width)",
     )
     parser.add_argument(
         "--freeze-fraction",
-        type=float,
+        type=fraction,
         default=0.1,
         help="full mode: fraction of steps with the backbone frozen",
     )
     parser.add_argument(
         "--ramp-fraction",
-        type=float,
+        type=fraction,
         default=0.1,
         help="full mode: fraction of steps ramping the backbone LR up",
     )
     parser.add_argument(
         "--backbone-lr-scale",
-        type=float,
+        type=non_negative_float,
         default=1.0,
         help="full mode: backbone LR after the ramp, as a multiple of the head's LR",
     )
     parser.add_argument(
         "--layer-lr-decay",
-        type=float,
+        type=unit_fraction,
         default=1.0,
         help="full mode: each encoder block learns at this × the LR of the block above "
-        "(layer-wise LR decay, e.g. 0.7; 1: off)",
+        "(layer-wise LR decay in (0, 1], e.g. 0.7; 1: off)",
     )
-    parser.add_argument("--lora-rank", type=int, default=8, help="lora mode: adapter rank")
+    parser.add_argument("--lora-rank", type=positive_int, default=8, help="lora mode: adapter rank")
     parser.add_argument(
         "--patience",
-        type=int,
+        type=non_negative_int,
         default=None,
-        help="early stopping: evaluations without improvement (default: 3; 0: off); the best "
+        help=f"early stopping: evaluations without improvement (default: {FINETUNE_PATIENCE}; "
+        "0: off); the best "
         "checkpoint is restored either way",
     )
     parser.add_argument(
-        "--evals", type=int, default=None, help="validation passes per run (default: 10)"
+        "--evals",
+        type=positive_int,
+        default=None,
+        help=f"validation passes per run (default: {FINETUNE_EVALS})",
     )
     add_branch_map_argument(parser)
     parser.add_argument(

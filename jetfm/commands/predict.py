@@ -24,6 +24,8 @@ HELP = "run a fine-tuned model over jet files; one prediction file per input, sa
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jetfm.option_checks import fraction, non_negative_int, positive_int
+
     parser.add_argument(
         "--model", required=True, help="fine-tuned model directory (or Hub name) with its processor"
     )
@@ -34,10 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ROOT, parquet or HDF5 files, globs or dirs, or data sets (top:test)",
     )
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--batch-size", type=int, default=256, help="jets per forward pass")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=256, help="jets per forward pass"
+    )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         default=1,
         help="processes reading and computing features ahead of the model (0: none)",
     )
@@ -53,11 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-particles",
-        type=int,
+        type=positive_int,
         default=None,
         help="leading particles evaluated per jet (default: the model processor's)",
     )
-    parser.add_argument("--chunk-size", type=int, default=10_000, help="entries read at a time")
+    parser.add_argument(
+        "--chunk-size", type=positive_int, default=10_000, help="entries read at a time"
+    )
     parser.add_argument("--device", default="auto", help="torch device (auto: CUDA if available)")
     parser.add_argument(
         "--no-bucket",
@@ -66,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--vertex-threshold",
-        type=float,
+        type=fraction,
         default=0.5,
         help="vertex finding: same-vertex probability above which two tracks are linked",
     )

@@ -21,7 +21,16 @@ HELP = "pre-train a backbone by Masked Particle Modelling (MPM)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from jetfm.configuration import MPM_TARGETS
+    from jetfm.defaults import MPM_TARGETS
+    from jetfm.option_checks import (
+        float_in,
+        fraction,
+        int_at_least,
+        non_negative_float,
+        open_fraction,
+        positive_float,
+        positive_int,
+    )
     from jetfm.pretraining import EMBEDDING_LR_SCALE, ENCODER_DELAY, SIZES
 
     add_data_arguments(parser)
@@ -36,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="keep the processed training features in device memory (GPU when they fit) "
-        "and sample, bucket and pad batches there (default); --no-device-batches uses a "
+        "and sample, bucket and pad batches there; --no-device-batches uses a "
         "DataLoader with per-jet collation. Not with --streaming",
     )
     parser.add_argument(
@@ -48,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--buckets",
+        type=_buckets,
         default=None,
         help="comma-separated padded lengths of the batches (default: the training jets' "
         "multiplicity quartiles, rounded up to multiples of 8, and --max-particles)",
@@ -66,7 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "keeps the encoder frozen)",
     )
     parser.add_argument("--tokenizer", default=None, help="trained tokenizer dir (--target vqvae)")
-    parser.add_argument("--mask-fraction", type=float, default=0.4, help="fraction masked")
+    parser.add_argument(
+        "--mask-fraction", type=open_fraction, default=0.4, help="fraction masked, in (0, 1)"
+    )
     parser.add_argument(
         "--mask-in-encoder",
         action="store_true",
@@ -74,37 +86,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--embedding-lr-scale",
-        type=float,
+        type=non_negative_float,
         default=EMBEDDING_LR_SCALE,
         help="particle embedding LR relative to --lr (0: keep it frozen at its random init, "
         "which keeps the backbone fine-tunable; see docs/guide/pretraining.md)",
     )
     parser.add_argument(
         "--encoder-delay",
-        type=float,
+        type=float_in(0, 0.5, high_closed=False),
         default=ENCODER_DELAY,
-        help="fraction of the steps with the encoder frozen (then ramped up over as many), "
-        "so the decoder learns to read it first; see docs/guide/pretraining.md",
+        help="fraction of the steps, in [0, 0.5), with the encoder frozen (then ramped up "
+        "over as many), so the decoder learns to read it first; see docs/guide/pretraining.md",
     )
     parser.add_argument(
         "--group-dropout",
-        type=float,
+        type=fraction,
         default=0.0,
         help="probability of dropping each optional feature group (pid, tracks) from a "
         "jet's encoder input, so the backbone also serves kinematics-only data",
     )
     parser.add_argument(
         "--layer-scale-init",
-        type=float,
+        type=positive_float,
         default=None,
-        help="initial LayerScale of the blocks (default: the config's, 1e-3)",
+        help="initial LayerScale of the blocks (default: the config's, 0.001)",
     )
     parser.add_argument(
-        "--num-codes", type=int, default=512, help="k-means codes (--target kmeans)"
+        "--num-codes", type=int_at_least(2), default=512, help="k-means codes (--target kmeans)"
     )
     parser.add_argument(
-        "--kmeans-particles", type=int, default=200_000, help="particles sampled to fit k-means"
+        "--kmeans-particles",
+        type=positive_int,
+        default=200_000,
+        help="particles sampled to fit k-means",
     )
+
+
+def _buckets(text: str) -> str:
+    """``--buckets``: comma-separated padded lengths (whole numbers ≥ 1), kept as text."""
+    from jetfm.option_checks import comma_list, positive_int
+
+    return ",".join(str(n) for n in comma_list(positive_int)(text))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ HELP = "generate jets, fine-tune the pretrained model as a tagger, evaluate (off
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from jetfm.commands.evaluate import add_style_argument
+    from jetfm.option_checks import int_at_least, positive_int, seed
     from jetfm.quickstart import (
         DEFAULT_JETS_PER_CLASS,
         DEFAULT_MAX_STEPS,
@@ -28,33 +29,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help="output folder")
     parser.add_argument(
         "--jets-per-class",
-        type=int,
+        type=int_at_least(4),
         default=DEFAULT_JETS_PER_CLASS,
         help="training jets per class (validation: a quarter of it, test: half)",
     )
     parser.add_argument(
-        "--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="fine-tuning optimiser steps"
+        "--max-steps",
+        type=positive_int,
+        default=DEFAULT_MAX_STEPS,
+        help="fine-tuning optimiser steps",
     )
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL,
         help="pretrained checkpoint (shipped name, folder, Hub id)",
     )
-    parser.add_argument("--batch-size", type=int, default=64, help="jets per training step")
     parser.add_argument(
-        "--workers", type=int, default=None, help="generator processes (default: up to 4)"
+        "--batch-size", type=positive_int, default=64, help="jets per training step"
     )
-    parser.add_argument("--seed", type=int, default=42, help="fine-tuning seed")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="generator processes (default: up to 4)",
+    )
+    parser.add_argument("--seed", type=seed, default=42, help="fine-tuning seed")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_style_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from jetfm.errors import JetFMError
     from jetfm.quickstart import run_quickstart
 
-    if args.jets_per_class < 4 or args.max_steps < 1:
-        raise JetFMError("--jets-per-class must be ≥ 4 and --max-steps ≥ 1")
     run_quickstart(
         args.output,
         model=args.model,

@@ -37,32 +37,38 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jetfm.commands.generate import classes_option
+    from jetfm.defaults import MPM_TARGETS
+    from jetfm.option_checks import non_negative_int, positive_float, positive_int, seed
+    from jetfm.pretraining import SIZES
+
     parser.add_argument("--name", required=True, help="checkpoint name (folder and Hub repo name)")
     parser.add_argument("--out", default="model_cards", help="folder receiving OUT/NAME")
     parser.add_argument("--data", default=None, help="training ROOT files (glob)")
     parser.add_argument(
         "--generate-jets-per-class",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="generate this many Pythia jets per class with `jetfm generate` instead of --data",
     )
-    parser.add_argument("--classes", default="QCD,Tbqq,Wqq,Zqq,Hbb,Hcc", help="generated classes")
-    parser.add_argument("--probe-jets-per-class", type=int, default=0,
+    parser.add_argument("--classes", type=classes_option, default="QCD,Tbqq,Wqq,Zqq,Hbb,Hcc",
+                        help="generated classes")  # fmt: skip
+    parser.add_argument("--probe-jets-per-class", type=non_negative_int, default=0,
                         help="also generate held-out jets (different seed) for a linear probe")  # fmt: skip
     parser.add_argument("--probe-data", default=None, help="held-out labelled ROOT files (glob)")
-    from jetfm.configuration import MPM_TARGETS
-
     parser.add_argument(
         "--target", choices=MPM_TARGETS, default="flow", help="MPM target (see jetfm pretrain)"
     )
-    parser.add_argument("--size", default="tiny", help="size preset")
-    parser.add_argument("--max-steps", type=int, default=300, help="pre-training steps")
-    parser.add_argument("--batch-size", type=int, default=64, help="jets per step")
-    parser.add_argument("--lr", type=float, default=5e-4, help="peak learning rate")
-    parser.add_argument("--seed", type=int, default=42, help="training seed")
+    parser.add_argument("--size", choices=SIZES, default="tiny", help="size preset")
+    parser.add_argument("--max-steps", type=positive_int, default=300, help="pre-training steps")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="jets per step")
+    parser.add_argument("--lr", type=positive_float, default=5e-4, help="peak learning rate")
+    parser.add_argument("--seed", type=seed, default=42, help="training seed")
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32",
                         help="stored weight precision (loading always gives float32)")  # fmt: skip
-    parser.add_argument("--max-file-mb", type=float, default=25.0, help="size limit per file")
+    parser.add_argument(
+        "--max-file-mb", type=positive_float, default=25.0, help="size limit per file"
+    )
     parser.add_argument("--work", default=None, help="keep intermediate files here")
     parser.add_argument("--metrics", default=None, help="extra metrics.json to merge in")
     parser.add_argument("--summary", default=None, help="one paragraph for the card")
@@ -238,8 +244,7 @@ def run(args: argparse.Namespace) -> int:
         raise JetFMError("give --data GLOB, --generate-jets-per-class N or --pretrained DIR")
     if args.pretrained and not (Path(args.pretrained) / "config.json").is_file():
         raise JetFMError(f"--pretrained {args.pretrained}: not a `jetfm pretrain` output folder")
-    out_root = Path(args.out)
-    out_root.mkdir(parents=True, exist_ok=True)
+    out_root = Path(args.out)  # created once there is something to put in it
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="jetfm-release-"))
     work.mkdir(parents=True, exist_ok=True)
     commands: list[str] = []
@@ -253,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
             if args.commands_file:
                 commands += Path(args.commands_file).read_text().strip().splitlines()
         elif args.generate_jets_per_class:
-            gen = ["generate", "--classes", args.classes, "--jets-per-class",
+            gen = ["generate", "--classes", ",".join(args.classes), "--jets-per-class",
                    str(args.generate_jets_per_class), "--seed", "1", "--no-progress"]  # fmt: skip
             commands.append(_cli([*gen, "--out", str(work / "train")]))
             train_glob = str(work / "train" / "*.root")
@@ -274,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
             }
             if args.probe_jets_per_class:
                 commands.append(_cli([
-                    "generate", "--classes", args.classes, "--jets-per-class",
+                    "generate", "--classes", ",".join(args.classes), "--jets-per-class",
                     str(args.probe_jets_per_class), "--seed", "2", "--no-progress",
                     "--out", str(work / "probe"),
                 ]))  # fmt: skip
@@ -295,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
         if not data.get("num_jets"):
             data["num_jets"] = processor.num_jets_fitted
         target = out_root / args.name
+        out_root.mkdir(parents=True, exist_ok=True)
         # staged in a hidden folder beside the target, which replaces it only when complete
         with atomic_folder(target) as stage:
             dtype = getattr(torch, args.dtype)

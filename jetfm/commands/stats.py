@@ -15,6 +15,8 @@ HELP = "fit per-feature mean/std over jet files and save them (preprocessor_conf
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from jetfm.option_checks import positive_int
+
     parser.add_argument(
         "--data",
         required=True,
@@ -28,12 +30,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="feature groups to read (default: every group the files have)",
     )
-    parser.add_argument("--max-particles", type=int, default=128, help="leading particles kept")
+    parser.add_argument(
+        "--max-particles", type=positive_int, default=128, help="leading particles kept"
+    )
     add_branch_map_argument(parser)
     parser.add_argument("--labels", nargs="+", default=None, help="class names (default: all)")
     parser.add_argument("--nan-policy", choices=("raise", "skip"), default="raise")
-    parser.add_argument("--max-jets", type=int, default=None, help="fit on the first N jets")
-    parser.add_argument("--step-size", type=int, default=20_000, help="jets read per chunk")
+    parser.add_argument(
+        "--max-jets", type=positive_int, default=None, help="fit on the first N jets"
+    )
+    parser.add_argument(
+        "--step-size", type=positive_int, default=20_000, help="jets read per chunk"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

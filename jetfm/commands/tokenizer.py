@@ -24,24 +24,37 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from jetfm.commands import add_data_arguments
+    from jetfm.option_checks import (
+        int_at_least,
+        non_negative_float,
+        open_fraction,
+        positive_int,
+    )
 
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     train = sub.add_parser(
         "train",
         help="train a tokenizer",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=(__doc__ or HELP).strip(),
+        formatter_class=parser.formatter_class,
     )
     add_data_arguments(train)
-    train.add_argument("--codes", type=int, default=512, help="codebook size")
-    train.add_argument("--code-dim", type=int, default=16, help="codebook vector dimension")
-    train.add_argument("--hidden-size", type=int, default=128, help="transformer width")
-    train.add_argument("--layers", type=int, default=2, help="encoder and decoder blocks")
-    train.add_argument("--heads", type=int, default=4, help="attention heads")
-    train.add_argument("--commitment", type=float, default=0.25, help="commitment cost")
-    train.add_argument("--ema-decay", type=float, default=0.99, help="codebook EMA decay")
+    train.add_argument("--codes", type=int_at_least(2), default=512, help="codebook size")
+    train.add_argument(
+        "--code-dim", type=positive_int, default=16, help="codebook vector dimension"
+    )
+    train.add_argument("--hidden-size", type=positive_int, default=128, help="transformer width")
+    train.add_argument("--layers", type=positive_int, default=2, help="encoder and decoder blocks")
+    train.add_argument("--heads", type=positive_int, default=4, help="attention heads")
+    train.add_argument(
+        "--commitment", type=non_negative_float, default=0.25, help="commitment cost"
+    )
+    train.add_argument(
+        "--ema-decay", type=open_fraction, default=0.99, help="codebook EMA decay, in (0, 1)"
+    )
     train.add_argument(
         "--dead-code-fraction",
-        type=float,
+        type=non_negative_float,
         default=0.1,
         help="restart codes whose recent usage is below this fraction of the mean usage "
         "(against codebook collapse; 0 switches restarts off)",
@@ -52,7 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tokenize the track parameters too (when the data has them)",
     )
     train.add_argument(
-        "--stats-batches", type=int, default=20, help="batches used for the codebook report"
+        "--stats-batches",
+        type=positive_int,
+        default=20,
+        help="batches used for the codebook report",
     )
 
 
@@ -90,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.action != "train":  # pragma: no cover - argparse enforces the choice
         raise JetFMError(f"unknown tokenizer action {args.action!r}")
-    if not 0 < args.ema_decay < 1:
-        raise JetFMError(f"--ema-decay must be in (0, 1), got {args.ema_decay}")
-    if args.dead_code_fraction < 0:
-        raise JetFMError(f"--dead-code-fraction must be >= 0, got {args.dead_code_fraction}")
+    if args.hidden_size % args.heads:
+        raise JetFMError(
+            f"--hidden-size {args.hidden_size} must be divisible by --heads {args.heads}"
+        )
     set_seed(args.seed)
     # the data options are pre-training's, read through a DataLoader of in-memory jets
     data_args = pretrain_arguments(args, device_batches=False)
@@ -104,10 +120,6 @@ def run(args: argparse.Namespace) -> int:
         if "tracks" not in processor.feature_groups:
             raise JetFMError(f"--tokenize-tracks: the data in {args.data} has no track branches")
         groups["tracks"] = 4
-    if args.hidden_size % args.heads:
-        raise JetFMError(
-            f"--hidden-size {args.hidden_size} must be divisible by --heads {args.heads}"
-        )
     config = ParticleTokenizerConfig(
         feature_groups=groups,
         num_codes=args.codes,

@@ -8,74 +8,67 @@ Public API::
     processor = JetProcessor().fit("train/*.root")           # one streaming pass
     train = StreamingJetDataset("train/*.root", processor, targets=("labels",))
     loader = DataLoader(train, batch_size=256, collate_fn=JetCollator(targets=("labels",)))
+
+The names are imported on first use (PEP 562), so that importing one light submodule (the
+input convention of :mod:`jetfm.data.schema`, which the command line reads to build its
+``--help``) does not load awkward, torch and transformers.
 """
 
-from jetfm.data.batching import JetCollator, chunk_to_batch, dataset_to_batch, pad_flat
-from jetfm.data.datasets import JetDataset, StreamingJetDataset, distributed_rank_world
-from jetfm.data.features import FeatureChunk, compute_features, wrap_phi
-from jetfm.data.formats import FORMATS, detect_format
-from jetfm.data.processor import JetProcessor
-from jetfm.data.reading import (
-    DEFAULT_FEATURE_GROUPS,
-    NAN_POLICIES,
-    OTHER_CLASS_POLICIES,
-    TARGETS,
-    RawChunk,
-    ReadSpec,
-    WorkUnit,
-    detect_feature_groups,
-    expand_paths,
-    groups_for_files,
-    iter_raw_chunks,
-    open_file,
-    plan_work,
-    read_unit,
-    resolve_label_names,
-)
-from jetfm.data.schema import (
-    FEATURE_GROUPS,
-    IGNORE_INDEX,
-    JETCLASS_LABELS,
-    NORMALISED_GROUPS,
-    REQUIRED_GROUP,
-    TRACK_ORIGINS,
-    BranchMapping,
-)
+from __future__ import annotations
 
-__all__ = [
-    "BranchMapping",
-    "DEFAULT_FEATURE_GROUPS",
-    "FEATURE_GROUPS",
-    "FORMATS",
-    "FeatureChunk",
-    "IGNORE_INDEX",
-    "JETCLASS_LABELS",
-    "JetCollator",
-    "JetDataset",
-    "JetProcessor",
-    "NAN_POLICIES",
-    "OTHER_CLASS_POLICIES",
-    "NORMALISED_GROUPS",
-    "REQUIRED_GROUP",
-    "RawChunk",
-    "ReadSpec",
-    "StreamingJetDataset",
-    "TARGETS",
-    "TRACK_ORIGINS",
-    "WorkUnit",
-    "chunk_to_batch",
-    "compute_features",
-    "dataset_to_batch",
-    "detect_feature_groups",
-    "detect_format",
-    "distributed_rank_world",
-    "expand_paths",
-    "groups_for_files",
-    "iter_raw_chunks",
-    "open_file",
-    "pad_flat",
-    "plan_work",
-    "read_unit",
-    "resolve_label_names",
-    "wrap_phi",
-]
+import importlib
+from typing import Any
+
+# public name -> submodule that defines it
+_LAZY: dict[str, str] = {
+    "JetCollator": "jetfm.data.batching",
+    "chunk_to_batch": "jetfm.data.batching",
+    "dataset_to_batch": "jetfm.data.batching",
+    "pad_flat": "jetfm.data.batching",
+    "JetDataset": "jetfm.data.datasets",
+    "StreamingJetDataset": "jetfm.data.datasets",
+    "distributed_rank_world": "jetfm.data.datasets",
+    "FeatureChunk": "jetfm.data.features",
+    "compute_features": "jetfm.data.features",
+    "wrap_phi": "jetfm.data.features",
+    "FORMATS": "jetfm.data.formats",
+    "detect_format": "jetfm.data.formats",
+    "JetProcessor": "jetfm.data.processor",
+    "DEFAULT_FEATURE_GROUPS": "jetfm.data.reading",
+    "NAN_POLICIES": "jetfm.data.reading",
+    "OTHER_CLASS_POLICIES": "jetfm.data.reading",
+    "RawChunk": "jetfm.data.reading",
+    "ReadSpec": "jetfm.data.reading",
+    "TARGETS": "jetfm.data.reading",
+    "WorkUnit": "jetfm.data.reading",
+    "detect_feature_groups": "jetfm.data.reading",
+    "expand_paths": "jetfm.data.reading",
+    "groups_for_files": "jetfm.data.reading",
+    "iter_raw_chunks": "jetfm.data.reading",
+    "open_file": "jetfm.data.reading",
+    "plan_work": "jetfm.data.reading",
+    "read_unit": "jetfm.data.reading",
+    "resolve_label_names": "jetfm.data.reading",
+    "BranchMapping": "jetfm.data.schema",
+    "FEATURE_GROUPS": "jetfm.data.schema",
+    "IGNORE_INDEX": "jetfm.data.schema",
+    "JETCLASS_LABELS": "jetfm.data.schema",
+    "NORMALISED_GROUPS": "jetfm.data.schema",
+    "REQUIRED_GROUP": "jetfm.data.schema",
+    "TRACK_ORIGINS": "jetfm.data.schema",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jetfm.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,38 @@
+"""Names and default values that the command line shows, in a module that imports nothing.
+
+``jetfm --help`` builds every subcommand's parser, and its choices and stated defaults must
+be the real ones without loading torch or transformers (the modules that use these values
+do). So they live here: the MPM targets (:data:`jetfm.configuration.MPM_TARGETS` is this
+tuple), the fine-tuning modes and the fine-tuning schedule's defaults
+(``tests/test_cli.py`` checks that :mod:`jetfm.finetuning` uses the same values).
+"""
+
+from __future__ import annotations
+
+#: Masked Particle Modelling targets, one module each under ``jetfm.modeling.targets``
+MPM_TARGETS: tuple[str, ...] = ("vqvae", "kmeans", "regression", "flow", "diffusion")
+
+#: fine-tuning modes: head only, everything (backbone LR ramped up), LoRA adapters
+FINETUNE_MODES: tuple[str, ...] = ("frozen", "full", "lora")
+
+#: fine-tuning: default peak learning rate (the head's; ``full`` mode ramps the backbone up)
+FINETUNE_LR = 2e-3
+#: fine-tuning: default epochs, but at least :data:`FINETUNE_MIN_STEPS` optimiser steps
+FINETUNE_EPOCHS = 10.0
+FINETUNE_MIN_STEPS = 250
+#: fine-tuning: the default batch is a tenth of the training jets, within these bounds
+FINETUNE_MIN_BATCH_SIZE, FINETUNE_MAX_BATCH_SIZE = 16, 256
+#: fine-tuning: validation passes per run, and evaluations without improvement before stopping
+FINETUNE_EVALS, FINETUNE_PATIENCE = 10, 3
+
+__all__ = [
+    "FINETUNE_EPOCHS",
+    "FINETUNE_EVALS",
+    "FINETUNE_LR",
+    "FINETUNE_MAX_BATCH_SIZE",
+    "FINETUNE_MIN_BATCH_SIZE",
+    "FINETUNE_MIN_STEPS",
+    "FINETUNE_MODES",
+    "FINETUNE_PATIENCE",
+    "MPM_TARGETS",
+]
