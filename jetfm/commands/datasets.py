@@ -23,14 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     info = sub.add_parser("info", help="source, files, checksums, licence and citation of one")
     info.add_argument("name", help="data set name (see `jetfm datasets list`)")
     info.add_argument("--dir", default=None, help="data folder (default: $JETFM_DATA or cache)")
-    get = sub.add_parser(
-        "download",
-        help="download (resume, verify, unpack) a data set",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    get = sub.add_parser("download", help="download (resume, verify, unpack) a data set")
     get.add_argument("name", help="data set name (see `jetfm datasets list`)")
     get.add_argument(
-        "--split", action="append", default=None, help="only this split (repeatable; default all)"
+        "--split", action="append", default=None, help="only this split (repeatable; default: all)"
     )
     get.add_argument(
         "--full", action="store_true", help="every file, not only the default selection"
