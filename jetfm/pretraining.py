@@ -435,6 +435,13 @@ def prepare_data(args: PretrainArguments) -> dict[str, Any]:
         from jetfm.hub import resolve_pretrained
 
         init = resolve_pretrained(args.init_from)
+    if ckpt is not None and args.truth is None:  # the resumed run's truth objectives
+        from jetfm.configuration import JetFMConfig
+
+        saved = JetFMConfig.from_pretrained(str(ckpt))
+        args.truth = saved.truth_objectives or None
+        if saved.pretrain_classes and args.supervised_classes is None:
+            args.supervised_classes = ",".join(saved.pretrain_classes)
     if ckpt is not None and (ckpt / "preprocessor_config.json").exists():
         processor = JetProcessor.from_pretrained(str(ckpt))
         logger.info("resuming: processor statistics from %s", ckpt)
