@@ -35,7 +35,19 @@ SIZE_PRESETS: dict[str, dict[str, Any]] = {
                   decoder_num_attention_heads=8, num_class_attention_layers=2),
 }  # fmt: skip
 
-__all__ = ["MPM_TARGETS", "SIZE_PRESETS", "JetFMConfig"]
+#: supervised objectives on generator truth beside the MPM target (see
+#: :mod:`jetfm.modeling.truth_heads`): jet class, per-track origin, same-vertex track pairs
+TRUTH_OBJECTIVES = ("class", "origin", "vertex")
+#: their weights in the pre-training loss when truth is switched on without weights
+DEFAULT_TRUTH_WEIGHTS: dict[str, float] = {"class": 1.0, "origin": 0.5, "vertex": 0.0}
+
+__all__ = [
+    "DEFAULT_TRUTH_WEIGHTS",
+    "MPM_TARGETS",
+    "SIZE_PRESETS",
+    "TRUTH_OBJECTIVES",
+    "JetFMConfig",
+]
 
 
 class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
@@ -88,6 +100,16 @@ class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
             every group). Unlike ``group_dropout_prob`` it does not carry over into
             fine-tuning.
         pid_side_target: add a cross-entropy side-target on the particle type.
+        truth_objectives: MPM pre-training only: ``{objective: weight}`` of the supervised
+            objectives on generator truth added to the MPM loss (``class``, ``origin``,
+            ``vertex``; see :mod:`jetfm.modeling.truth_heads`). Objectives with weight 0 or
+            absent have no head; ``None`` / ``{}``: pure MPM.
+        pretrain_classes: the jet classes the ``class`` objective supervises, in the order of
+            its logits (QCD split by the hard parton: ``QCD_light``, ``QCD_gluon``,
+            ``QCD_heavy``); jets of other classes are left out of the class loss (held out)
+            but still pre-train through MPM and the other objectives.
+        pretrain_label_names: the class names of the pre-training data's ``labels`` index
+            (its processor's label names), to map each jet to ``pretrain_classes``.
         target_options: target-specific settings (e.g. number of codes, flow transforms).
         head_hidden_size / head_dropout_prob: task heads' MLP.
         size: the size preset this config was built from, if any.
@@ -128,6 +150,9 @@ class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
         mpm_encoder_delay: float = 0.0,
         mpm_group_dropout: float = 0.0,
         pid_side_target: bool = True,
+        truth_objectives: dict[str, float] | None = None,
+        pretrain_classes: list[str] | None = None,
+        pretrain_label_names: list[str] | None = None,
         target_options: dict[str, Any] | None = None,
         head_hidden_size: int | None = None,
         head_dropout_prob: float = 0.1,
@@ -159,6 +184,20 @@ class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
                 raise ValueError(f"{name} must be in [0, 1], got {prob}")
         if not 0.0 < mask_fraction < 1.0:
             raise ValueError(f"mask_fraction must be in (0, 1), got {mask_fraction}")
+        truth_objectives = {k: float(v) for k, v in (truth_objectives or {}).items()}
+        unknown = sorted(set(truth_objectives) - set(TRUTH_OBJECTIVES))
+        if unknown:
+            raise ValueError(
+                f"truth_objectives: unknown objectives {unknown}; known {list(TRUTH_OBJECTIVES)}"
+            )
+        negative = {k: v for k, v in truth_objectives.items() if not v >= 0}
+        if negative:
+            raise ValueError(f"truth_objectives: weights must be >= 0, got {negative}")
+        if truth_objectives.get("class", 0) > 0 and not (pretrain_classes and pretrain_label_names):
+            raise ValueError(
+                "truth_objectives 'class' needs pretrain_classes (the supervised classes) and "
+                "pretrain_label_names (the data's label names)"
+            )
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
         self.num_attention_heads = num_attention_heads
@@ -185,6 +224,9 @@ class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
         self.mpm_encoder_delay = mpm_encoder_delay
         self.mpm_group_dropout = mpm_group_dropout
         self.pid_side_target = pid_side_target
+        self.truth_objectives = truth_objectives
+        self.pretrain_classes = list(pretrain_classes) if pretrain_classes else None
+        self.pretrain_label_names = list(pretrain_label_names) if pretrain_label_names else None
         self.target_options = dict(target_options or {})
         self.head_hidden_size = head_hidden_size
         self.head_dropout_prob = head_dropout_prob

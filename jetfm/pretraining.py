@@ -41,6 +41,9 @@ ENCODER_DELAY = 0.25
 PRETRAIN_ARGS_NAME = "pretrain_args.json"
 #: written at the end of a run with ``val``: the jet-mass check of :mod:`jetfm.reconstruction`
 RECONSTRUCTION_PLOT = "mpm_reconstruction.png"
+#: ``--truth default``: the loss weights of jetfm.configuration.DEFAULT_TRUTH_WEIGHTS
+#: (kept here as text so that building the command-line parser imports no torch)
+_DEFAULT_TRUTH = "class=1,origin=0.5"
 
 
 @dataclasses.dataclass
@@ -153,6 +156,20 @@ class PretrainArguments(RunArguments):
     )
     num_codes: int = option(512, "k-means codes (target 'kmeans').")
     kmeans_particles: int = option(200_000, "Particles sampled to fit k-means.")
+    truth: str | dict | None = option(
+        None,
+        "Supervised objectives on generator truth beside MPM, with their loss weights: "
+        "'class=1,origin=0.5,vertex=0.2' (objectives left out are off), 'default' "
+        f"({_DEFAULT_TRUTH}) or None / 'none' (pure MPM); a dict of weights is taken as it "
+        "is. Objectives whose branches the files lack are turned off with a log line.",
+    )
+    supervised_classes: str | None = option(
+        None,
+        "Comma-separated jet classes the class objective supervises (None: every class of "
+        "the files, QCD split by its hard parton into QCD_light, QCD_gluon, QCD_heavy; "
+        "'QCD' names all three). Jets of the other classes are held out of the class loss "
+        "but still pre-train through MPM and the other objectives. A list is joined.",
+    )
 
     def __post_init__(self) -> None:
         for name in ("data", "output_dir", "val", "feature_cache", "init_from", "tokenizer"):
@@ -163,6 +180,8 @@ class PretrainArguments(RunArguments):
             self.groups = ",".join(str(g) for g in self.groups)
         if self.buckets is not None and not isinstance(self.buckets, str):
             self.buckets = ",".join(str(int(b)) for b in self.buckets)
+        if self.supervised_classes is not None and not isinstance(self.supervised_classes, str):
+            self.supervised_classes = ",".join(str(c) for c in self.supervised_classes)
 
 
 @dataclasses.dataclass
@@ -186,6 +205,7 @@ def check_options(args: PretrainArguments) -> None:
         raise JetFMError(f"--target must be one of {list(MPM_TARGETS)}, got {args.target!r}")
     if args.size is not None and args.size not in SIZES:
         raise JetFMError(f"--size must be one of {list(SIZES)}, got {args.size!r}")
+    truth_weights(args.truth)  # a malformed --truth fails here
     checks = (
         ("--mask-fraction", args.mask_fraction, 0 < args.mask_fraction < 1, "in (0, 1)"),
         ("--embedding-lr-scale", args.embedding_lr_scale, args.embedding_lr_scale >= 0, ">= 0"),
@@ -200,7 +220,8 @@ def check_options(args: PretrainArguments) -> None:
 
 
 def pretrain(args: PretrainArguments | None = None, **kwargs: Any) -> PretrainResult:
-    """Pre-train a backbone by Masked Particle Modelling into ``args.output_dir``.
+    """Pre-train a backbone by Masked Particle Modelling into ``args.output_dir``, with the
+    supervised objectives on simulation truth of ``args.truth`` beside it.
 
     Args:
         args: the run's options; without it ``kwargs`` are the :class:`PretrainArguments`
@@ -208,7 +229,8 @@ def pretrain(args: PretrainArguments | None = None, **kwargs: Any) -> PretrainRe
 
     Returns:
         :class:`PretrainResult`: the output folder (a complete checkpoint, with the arguments
-        in ``pretrain_args.json``), the trainer, the trained model and the run's metrics.
+        in ``pretrain_args.json``), the trainer, the trained model and the run's metrics
+        (with truth objectives, the last logged ``mpm_loss``, ``class_loss``, ...).
     """
     from transformers import set_seed
 
@@ -241,7 +263,10 @@ def pretrain(args: PretrainArguments | None = None, **kwargs: Any) -> PretrainRe
         extra = {**extra, CONTINUATION_NAME: continuation}
     n_params = sum(p.numel() for p in model.jetfm.parameters())
     size = model.config.size
-    logger.info("MPM %s, %s backbone (%.2fM parameters)", args.target, size, n_params / 1e6)
+    weights = model.config.truth_objectives or {}
+    with_truth = " + truth (" + ", ".join(f"{k} {v:g}" for k, v in weights.items()) + ")"
+    logger.info("MPM %s%s, %s backbone (%.2fM parameters)", args.target,
+                with_truth if weights else "", size, n_params / 1e6)  # fmt: skip
     trainer = run_training(
         model,
         training_args,
@@ -261,6 +286,10 @@ def pretrain(args: PretrainArguments | None = None, **kwargs: Any) -> PretrainRe
     metrics: dict[str, Any] = {"steps": trainer.state.global_step}
     if losses:
         metrics["loss"] = losses[-1]
+    for key in ("mpm_loss", "class_loss", "origin_loss", "vertex_loss"):
+        logged = [h[key] for h in trainer.state.log_history if key in h]
+        if logged and model.config.truth_objectives:
+            metrics[key] = logged[-1]
     last = f", last logged loss {losses[-1]:.4f}" if losses else ""
     print(f"pre-trained {trainer.state.global_step} steps{last}; checkpoint in {output}")
     if trainer.is_world_process_zero():
@@ -269,6 +298,122 @@ def pretrain(args: PretrainArguments | None = None, **kwargs: Any) -> PretrainRe
         if stats:
             metrics["reconstruction"] = stats
     return PretrainResult(output, trainer, trainer.model, metrics)
+
+
+# --- simulation truth ---------------------------------------------------------------------
+#: the truth target each objective reads
+OBJECTIVE_TARGETS = {"class": "labels", "origin": "track_labels", "vertex": "vertex_labels"}
+
+
+def truth_weights(truth: str | dict | None) -> dict[str, float]:
+    """``{objective: weight}`` of ``--truth`` (see :class:`PretrainArguments`), only the
+    objectives with weight > 0; JetFMError naming the bad part."""
+    from jetfm.configuration import DEFAULT_TRUTH_WEIGHTS, TRUTH_OBJECTIVES
+    from jetfm.errors import JetFMError
+
+    if truth is None or (isinstance(truth, str) and truth.strip().lower() in ("", "none", "off")):
+        return {}
+    if isinstance(truth, str) and truth.strip().lower() in ("default", "on"):
+        weights: dict = dict(DEFAULT_TRUTH_WEIGHTS)
+    elif isinstance(truth, str):
+        weights = {}
+        for part in (p.strip() for p in truth.split(",") if p.strip()):
+            name, eq, value = part.partition("=")
+            try:
+                weights[name.strip()] = float(value) if eq else 1.0
+            except ValueError:
+                raise JetFMError(f"--truth: {part!r} is not OBJECTIVE=WEIGHT") from None
+    else:
+        weights = dict(truth)
+    unknown = sorted(set(weights) - set(TRUTH_OBJECTIVES))
+    if unknown:
+        raise JetFMError(f"--truth: unknown objectives {unknown}; choose from "
+                         f"{list(TRUTH_OBJECTIVES)}")  # fmt: skip
+    bad = {k: v for k, v in weights.items() if not (isinstance(v, (int, float)) and v >= 0)}
+    if bad:
+        raise JetFMError(f"--truth: weights must be numbers >= 0, got {bad}")
+    return {k: float(weights[k]) for k in TRUTH_OBJECTIVES if weights.get(k, 0) > 0}
+
+
+@dataclasses.dataclass
+class TruthPlan:
+    """What a run supervises: the objectives on (``weights``), the targets its batches carry,
+    the supervised classes and the data's label names (``labels`` index order)."""
+
+    weights: dict[str, float] = dataclasses.field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+    classes: list[str] | None = None
+    label_names: list[str] | None = None
+
+    def config_options(self) -> dict[str, Any]:
+        """The :class:`~jetfm.configuration.JetFMConfig` fields of this plan."""
+        return dict(truth_objectives=dict(self.weights), pretrain_classes=self.classes,
+                    pretrain_label_names=self.label_names)  # fmt: skip
+
+
+def plan_truth(args: PretrainArguments, processor: Any) -> TruthPlan:
+    """The truth objectives of ``args.truth`` that the training files can feed; the others
+    are turned off with one log line (unlabelled data pre-trains by MPM alone). Sets the
+    processor's label names to the files' classes when ``class`` is asked for."""
+    from jetfm.data.reading import resolve_label_names
+    from jetfm.data.schema import BranchMapping
+    from jetfm.data.truth import available_truth, expand_classes, truth_class_names
+    from jetfm.errors import JetFMError
+
+    weights = truth_weights(args.truth)
+    if not weights:
+        return TruthPlan()
+    label_names: list[str] = []
+    if "class" in weights:
+        own = BranchMapping.from_dict(processor.branch_mapping)  # the user's labels, if set
+        label_names = list(resolve_label_names(args.data, own))
+    missing = available_truth(args.data, processor.mapping, label_names)
+    off = {k: missing[OBJECTIVE_TARGETS[k]] for k in weights if missing[OBJECTIVE_TARGETS[k]]}
+    classes = None
+    if "class" in weights and "class" not in off:
+        known = truth_class_names(label_names, split_qcd=missing["parton_labels"] is None)
+        try:
+            classes = list(expand_classes(
+                [c.strip() for c in (args.supervised_classes or "").split(",") if c.strip()]
+                or known, known))  # fmt: skip
+        except ValueError as err:
+            raise JetFMError(f"--supervised-classes: {err}") from None
+        if len(classes) < 2:
+            off["class"] = f"only {classes} supervised (at least two classes are needed)"
+    if off:
+        logger.warning(
+            "truth objectives turned off: %s; pre-training on %s",
+            "; ".join(f"{k} ({why})" for k, why in off.items()),
+            "MPM alone" if set(off) == set(weights) else "MPM and the others",
+        )
+    weights = {k: v for k, v in weights.items() if k not in off}
+    targets = [OBJECTIVE_TARGETS[k] for k in weights]
+    if "class" in weights:
+        processor.label_names = label_names
+        if missing["parton_labels"] is None:
+            targets.append("parton_labels")
+        else:
+            logger.info("truth: QCD not split by its hard parton (%s)", missing["parton_labels"])
+    else:
+        classes = None
+    from jetfm.data.reading import TARGETS
+
+    return TruthPlan(
+        weights=weights,
+        targets=tuple(t for t in TARGETS if t in targets),
+        classes=classes,
+        label_names=label_names if "class" in weights else None,
+    )
+
+
+def val_targets(paths: Any, processor: Any, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """The truth ``targets`` that every validation file has (the others are not evaluated)."""
+    from jetfm.data.truth import available_truth
+
+    if not targets:
+        return ()
+    missing = available_truth(paths, processor.mapping, processor.label_names or ())
+    return tuple(t for t in targets if missing[t] is None)
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -302,6 +447,13 @@ def prepare_data(args: PretrainArguments) -> dict[str, Any]:
         from jetfm.hub import resolve_pretrained
 
         init = resolve_pretrained(args.init_from)
+    if ckpt is not None and args.truth is None:  # the resumed run's truth objectives
+        from jetfm.configuration import JetFMConfig
+
+        saved = JetFMConfig.from_pretrained(str(ckpt))
+        args.truth = saved.truth_objectives or None
+        if saved.pretrain_classes and args.supervised_classes is None:
+            args.supervised_classes = ",".join(saved.pretrain_classes)
     if ckpt is not None and (ckpt / "preprocessor_config.json").exists():
         processor = JetProcessor.from_pretrained(str(ckpt))
         logger.info("resuming: processor statistics from %s", ckpt)
@@ -320,26 +472,35 @@ def prepare_data(args: PretrainArguments) -> dict[str, Any]:
             feature_groups=groups, max_particles=args.max_particles, branch_mapping=mapping
         )
         processor.fit(args.data, progress=False)
+    truth = plan_truth(args, processor)
+    targets = truth.targets
     features = None
     if args.streaming:
-        train = StreamingJetDataset(args.data, processor, targets=(), shuffle=True, seed=args.seed)
+        train = StreamingJetDataset(
+            args.data, processor, targets=targets, shuffle=True, seed=args.seed
+        )
     elif args.device_batches:
         train = None  # built on the training device by device_batches()
-        features = cached_features(args.data, processor, feature_cache_folder(args))
+        features = cached_features(args.data, processor, feature_cache_folder(args), targets)
     else:
-        train = JetDataset(args.data, processor, targets=())
+        train = JetDataset(args.data, processor, targets=targets)
     counts = features.counts if features is not None else getattr(train, "counts", None)
     buckets = bucket_lengths(args, processor.max_particles, counts)
-    val = JetDataset(args.val, processor, targets=()) if args.val else None
+    val = None
+    if args.val:
+        val = JetDataset(args.val, processor, targets=val_targets(args.val, processor, targets))
     compiled = args.compile
     return {
+        "truth": truth,
         "processor": processor,
         "train": train,
         "features": features,
         "buckets": buckets,
         "val": val,
         # a compiled step gets bucketed batches (one graph per bucket), also in evaluation
-        "collator": JetCollator(targets=(), buckets=buckets if compiled else None),
+        "collator": JetCollator(
+            targets=targets, buckets=buckets if compiled else None, optional_targets=True
+        ),
         "checkpoint": ckpt,
         "init_from": init,
     }
@@ -393,6 +554,8 @@ def device_batches(args: PretrainArguments, data: dict[str, Any], training_args:
         world_size=training_args.world_size,
         # fixed shapes where they pay: on an accelerator (no host reads) or when compiled
         pad_to_bucket=training_args.device.type != "cpu" or args.compile,
+        targets=features.targets,
+        jet_targets=features.jet_targets,
     )
     logger.info("training batches: %r", batches)
     return batches
@@ -520,7 +683,9 @@ def build_model(args: PretrainArguments, data: dict[str, Any]):
         extra[TOKENIZER_SUBFOLDER] = tokenizer
     elif args.target == "kmeans":
         options["num_codes"] = args.num_codes
+    truth = data.get("truth") or TruthPlan()
     mpm_options = dict(
+        **truth.config_options(),
         mpm_target=args.target,
         mask_fraction=args.mask_fraction,
         mask_in_encoder=args.mask_in_encoder,

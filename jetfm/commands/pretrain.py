@@ -6,8 +6,9 @@ trains with the transformers Trainer. --output becomes a complete checkpoint fol
 backbone with JetFMModel.from_pretrained(DIR) or everything with
 JetFMForMaskedParticleModeling.from_pretrained(DIR). --init-from CHECKPOINT starts from a
 run or a release (its architecture, statistics, backbone and, same target, decoder) instead
-of random weights. The options are those of jetfm.pretrain() (jetfm.PretrainArguments),
-saved with the run as pretrain_args.json.
+of random weights. --truth adds supervised objectives on the files' generator truth (jet
+class, track origin, vertex pairing) beside MPM. The options are those of jetfm.pretrain()
+(jetfm.PretrainArguments), saved with the run as pretrain_args.json.
 """
 
 from __future__ import annotations
@@ -119,6 +120,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=200_000,
         help="particles sampled to fit k-means",
+    )
+    parser.add_argument(
+        "--truth",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="OBJ=W,...",
+        help="supervised objectives on generator truth beside MPM, with their loss weights, "
+        "e.g. class=1,origin=0.5,vertex=0.2 (class: jet class with QCD split by its hard "
+        "parton; origin: track origin; vertex: same-vertex track pairs); --truth alone: the "
+        "default weights (class=1,origin=0.5). Objectives the files have no truth for are "
+        "turned off with a log line. Default: pure MPM",
+    )
+    parser.add_argument(
+        "--supervised-classes",
+        default=None,
+        metavar="CLASSES",
+        help="comma-separated jet classes the class objective supervises (default: every "
+        "class of the files, QCD split into QCD_light, QCD_gluon, QCD_heavy; QCD names all "
+        "three); jets of the others are held out of the class loss but still pre-train",
     )
 
 

@@ -2,8 +2,8 @@
 
 Batch contract (keyword arguments of every jetfm model): ``kinematics`` float32 ``(B, N, 7)``,
 ``pid`` float32 ``(B, N, 6)`` and ``tracks`` float32 ``(B, N, 4)`` when present, ``mask`` bool
-``(B, N)`` (True = real particle), and only the targets asked for: ``labels`` long ``(B,)``,
-``track_labels`` / ``vertex_labels`` long ``(B, N)`` with
+``(B, N)`` (True = real particle), and only the targets asked for: ``labels`` and
+``parton_labels`` long ``(B,)``, ``track_labels`` / ``vertex_labels`` long ``(B, N)`` with
 :data:`~jetfm.data.schema.IGNORE_INDEX` on neutrals and padding.
 
 Padding is vectorised: the jets' particles are concatenated once and scattered into the
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from jetfm.data.reading import TARGETS
+from jetfm.data.reading import JET_TARGETS, TARGETS
 from jetfm.data.schema import FEATURE_GROUPS, IGNORE_INDEX
 from jetfm.errors import DataError
 
@@ -79,6 +79,7 @@ def pad_flat(
     counts: np.ndarray,
     labels: np.ndarray | None = None,
     pad_to: int | None = None,
+    jet_targets: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Batch dict from particles concatenated over jets.
 
@@ -87,6 +88,7 @@ def pad_flat(
         counts: particles per jet ``(B,)``; ``sum(counts) == total``.
         labels: per-jet class ``(B,)`` (emitted as ``labels``) or None.
         pad_to: pad to this length instead of the longest jet (DataError if a jet is longer).
+        jet_targets: other per-jet targets ``{name: (B,)}`` (e.g. ``parton_labels``).
     """
     counts = np.asarray(counts, dtype=np.int64)
     batch = len(counts)
@@ -115,6 +117,8 @@ def pad_flat(
     out["mask"] = torch.from_numpy(mask)
     if labels is not None:
         out["labels"] = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    for key, values in (jet_targets or {}).items():
+        out[key] = torch.as_tensor(np.asarray(values, dtype=np.int64))
     return out
 
 
@@ -122,13 +126,17 @@ class JetCollator:
     """``DataLoader`` ``collate_fn``: list of per-jet dicts → padded batch of torch tensors.
 
     Args:
-        targets: target keys to emit, any of ``labels``, ``track_labels``,
-            ``vertex_labels`` (``()`` for pre-training / prediction).
+        targets: target keys to emit, any of ``labels``, ``parton_labels``,
+            ``track_labels``, ``vertex_labels`` (``()`` for prediction and pure-MPM
+            pre-training).
         pad_to: pad to this fixed length (e.g. for ONNX export / static shapes) instead of the
             longest jet in the batch.
         feature_groups: groups to emit; default every group present in the jets.
         buckets: pad to the smallest of these lengths that holds the longest jet (a few
             batch shapes for a compiled model; see :func:`default_buckets`).
+        optional_targets: emit those of ``targets`` the jets carry and skip the others
+            (e.g. validation files without the truth of the training files) instead of
+            raising.
 
     Each jet dict holds unpadded arrays: ``kinematics`` ``(n_i, 7)`` etc., ``labels`` a scalar,
     per-particle targets ``(n_i,)``. Other keys (``entry``, ``file_index``) are ignored.
@@ -140,8 +148,10 @@ class JetCollator:
         pad_to: int | None = None,
         feature_groups: Sequence[str] | None = None,
         buckets: Sequence[int] | None = None,
+        optional_targets: bool = False,
     ):
         self.targets = _check_targets(targets)
+        self.optional_targets = bool(optional_targets)
         self.pad_to = pad_to
         self.buckets = tuple(sorted(buckets)) if buckets else None
         if feature_groups is not None:
@@ -155,7 +165,10 @@ class JetCollator:
             raise DataError("cannot collate an empty list of jets")
         first = jets[0]
         groups = self.feature_groups or tuple(g for g in FEATURE_GROUPS if g in first)
-        needed = list(groups) + list(self.targets)
+        targets = self.targets
+        if self.optional_targets:
+            targets = tuple(t for t in targets if t in first)
+        needed = list(groups) + list(targets)
         for key in needed:
             if key not in first:
                 raise DataError(
@@ -166,19 +179,20 @@ class JetCollator:
         try:
             flat = {
                 k: np.concatenate([j[k] for j in jets])
-                for k in list(groups) + [t for t in self.targets if t in PER_PARTICLE_TARGETS]
+                for k in list(groups) + [t for t in targets if t in PER_PARTICLE_TARGETS]
             }
         except KeyError as err:
             raise DataError(f"a jet in the batch lacks {err.args[0]!r}") from err
-        labels = (
-            np.fromiter((j["labels"] for j in jets), np.int64, len(jets))
-            if "labels" in self.targets
-            else None
-        )
+        per_jet = {
+            t: np.fromiter((j[t] for j in jets), np.int64, len(jets))
+            for t in targets
+            if t in JET_TARGETS
+        }
+        labels = per_jet.pop("labels", None)
         pad_to = self.pad_to
         if self.buckets is not None and pad_to is None:
             pad_to = bucket_length(int(counts.max()), self.buckets)
-        return pad_flat(flat, counts, labels, pad_to)
+        return pad_flat(flat, counts, labels, pad_to, per_jet)
 
 
 def dataset_to_batch(
@@ -198,7 +212,9 @@ def dataset_to_batch(
         raise DataError(f"the dataset was built without targets {missing}")
     flat, counts, labels = dataset.flat_arrays(indices)
     keep = {k: v for k, v in flat.items() if k in FEATURE_GROUPS or k in targets}
-    return pad_flat(keep, counts, labels if "labels" in targets else None, pad_to)
+    per_jet = {k: v for k, v in dataset.jet_arrays(indices).items()
+               if k in targets and k != "labels"}  # fmt: skip
+    return pad_flat(keep, counts, labels if "labels" in targets else None, pad_to, per_jet)
 
 
 def chunk_to_batch(
@@ -224,4 +240,5 @@ def chunk_to_batch(
         if t in PER_PARTICLE_TARGETS:
             flat[t] = chunk.targets[t][rows][mask]
     labels = chunk.targets["labels"][rows] if "labels" in targets else None
-    return pad_flat(flat, counts, labels, pad_to)
+    per_jet = {t: chunk.targets[t][rows] for t in targets if t in JET_TARGETS and t != "labels"}
+    return pad_flat(flat, counts, labels, pad_to, per_jet)

@@ -32,6 +32,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from jetfm.data.features import FeatureChunk
 from jetfm.data.processor import JetProcessor
 from jetfm.data.reading import (
+    JET_TARGETS,
     FilePlan,
     PathsLike,
     ReadSpec,
@@ -178,8 +179,9 @@ class JetDataset(_JetSource, Dataset):
         paths: file, glob, directory or list of those.
         processor: settings and statistics; ``None`` → an unfitted processor from the
             options below (raw features).
-        targets: any of ``labels``, ``track_labels``, ``vertex_labels``; DataError if a file
-            lacks the branch (e.g. ``part_origin`` for ``track_labels``).
+        targets: any of ``labels``, ``parton_labels``, ``track_labels``,
+            ``vertex_labels``; DataError if a file lacks the branch (e.g. ``part_origin``
+            for ``track_labels``).
         feature_groups: subset of the processor's groups to yield (default: all of them).
         max_particles / mapping / nan_policy: only without ``processor``.
         other_classes: with the ``labels`` target and a processor whose ``label_names`` are
@@ -217,16 +219,18 @@ class JetDataset(_JetSource, Dataset):
             parts.setdefault("counts", []).append(chunk.counts[valid])
             parts.setdefault("file_index", []).append(np.full(valid.sum(), chunk.file_index))
             parts.setdefault("entry", []).append(chunk.entries[valid])
-            for key in list(chunk.features) + [t for t in chunk.targets if t != "labels"]:
+            for key in list(chunk.features) + [t for t in chunk.targets if t not in JET_TARGETS]:
                 parts.setdefault(key, []).append(chunk.flat(key))
-            if "labels" in chunk.targets:
-                parts.setdefault("labels", []).append(chunk.targets["labels"][valid])
+            for key in [t for t in chunk.targets if t in JET_TARGETS]:
+                parts.setdefault(key, []).append(chunk.targets[key][valid])
         arrays = {k: np.concatenate(v) for k, v in parts.items()}
         self.counts = arrays.pop("counts").astype(np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.counts)])
         self.file_index = arrays.pop("file_index").astype(np.int64)
         self.entry = arrays.pop("entry")
-        self.labels = arrays.pop("labels", None)
+        #: per-jet targets (``labels``, ``parton_labels``), ``(jets,)`` each
+        self.jet_targets = {t: arrays.pop(t) for t in JET_TARGETS if t in arrays}
+        self.labels = self.jet_targets.get("labels")
         self._flat = arrays  # feature groups and per-particle targets, jets concatenated
         self.stats = counter.as_dict()
         counter.log(f"JetDataset({len(self.plan.paths)} files)", self.processor.max_particles)
@@ -243,8 +247,8 @@ class JetDataset(_JetSource, Dataset):
             raise IndexError(f"jet {index} out of range for {len(self)} jets")
         lo, hi = self.offsets[index], self.offsets[index + 1]
         jet = {k: v[lo:hi] for k, v in self._flat.items()}
-        if self.labels is not None:
-            jet["labels"] = self.labels[index]
+        for key, values in self.jet_targets.items():
+            jet[key] = values[index]
         if self.return_index:
             jet["file_index"] = self.file_index[index]
             jet["entry"] = self.entry[index]
@@ -262,6 +266,15 @@ class JetDataset(_JetSource, Dataset):
         rows = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
         flat = {k: v[rows] for k, v in self._flat.items()}
         return flat, counts, self.labels[idx] if self.labels is not None else None
+
+    def jet_arrays(
+        self, indices: Sequence[int] | np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """The per-jet targets (``labels``, ``parton_labels``) of all jets or of ``indices``."""
+        if indices is None:
+            return dict(self.jet_targets)
+        idx = np.asarray(indices, dtype=np.int64)
+        return {k: v[idx] for k, v in self.jet_targets.items()}
 
 
 def distributed_rank_world() -> tuple[int, int]:

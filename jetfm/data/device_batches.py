@@ -2,7 +2,9 @@
 
 :class:`DeviceJetBatches` holds a training set's features as flat tensors (jets concatenated,
 see :mod:`jetfm.data.feature_cache`) in GPU memory when they fit, and yields ready batches in
-the model's contract (``kinematics``, ``pid``, ``tracks``, ``mask``). There is no per-jet
+the model's contract (``kinematics``, ``pid``, ``tracks``, ``mask`` and the truth targets it
+holds: ``track_labels`` / ``vertex_labels`` padded with
+:data:`~jetfm.data.schema.IGNORE_INDEX`, per-jet ``labels`` / ``parton_labels``). There is no per-jet
 Python and no collate function: a batch is one gather of ``(B, L)`` particle rows, where
 ``L`` is the batch's *bucket* — one of a few padded lengths. Jets are grouped by the smallest
 bucket they fit, so every batch has one of a few fixed shapes (what a compiled step wants)
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from jetfm.data.batching import bucket_length
+from jetfm.data.schema import IGNORE_INDEX
 from jetfm.errors import DataError
 
 #: keep the features off the GPU when they would take more than this share of its free memory
@@ -53,6 +56,9 @@ class DeviceJetBatches(torch.utils.data.IterableDataset):
         pad_to_bucket: pad every batch to its bucket's length (static shapes, for a GPU or a
             compiled step; default). ``False`` cuts each batch to its longest jet, which
             reads the batch on the host: cheaper for eager CPU runs, where that costs nothing.
+        targets: per-particle integer targets ``{name: (particles,)}`` (jets concatenated
+            like ``flat``), yielded ``(B, L)`` with ``IGNORE_INDEX`` on padding.
+        jet_targets: per-jet integer targets ``{name: (jets,)}``, yielded ``(B,)``.
     """
 
     #: the Trainer wires a dataset with this flag to a plain loader (it yields batches)
@@ -71,6 +77,8 @@ class DeviceJetBatches(torch.utils.data.IterableDataset):
         world_size: int = 1,
         keep_on_device: bool | None = None,
         pad_to_bucket: bool = True,
+        targets: Mapping[str, np.ndarray | torch.Tensor] | None = None,
+        jet_targets: Mapping[str, np.ndarray | torch.Tensor] | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -93,11 +101,18 @@ class DeviceJetBatches(torch.utils.data.IterableDataset):
         if len(mine) == 0:
             raise DataError(f"rank {rank} of {world_size} gets no jets: too few jets")
         self._bucket_members = self._by_bucket(counts_np[mine], mine)
-        nbytes = sum(int(np.asarray(a).nbytes) for a in flat.values())
+        targets, jet_targets = dict(targets or {}), dict(jet_targets or {})
+        for name, values in jet_targets.items():
+            if len(values) != len(counts_np):
+                raise DataError(f"{name!r} has {len(values)} values for {len(counts_np)} jets")
+        arrays = [*flat.values(), *targets.values(), *jet_targets.values()]
+        nbytes = sum(int(np.asarray(a).nbytes) for a in arrays)
         on_device = _fits_on(self.device, nbytes) if keep_on_device is None else keep_on_device
         self.storage = self.device if on_device else torch.device("cpu")
         pin = self.storage.type == "cpu" and self.device.type == "cuda"
         self._flat = {g: self._tensor(a, torch.float32, pin) for g, a in flat.items()}
+        self._targets = {t: self._tensor(a, torch.int64, pin) for t, a in targets.items()}
+        self._jet_targets = {t: self._tensor(a, torch.int64, pin) for t, a in jet_targets.items()}
         self._counts = self._tensor(counts_np, torch.int64, pin)
         self._offsets = self._tensor(offsets, torch.int64, pin)
         self._num_particles = int(counts_np.sum())
@@ -156,6 +171,10 @@ class DeviceJetBatches(torch.utils.data.IterableDataset):
         rows = torch.where(mask, self._offsets[jets][:, None] + slots, 0)
         batch = {g: x[rows] * mask.unsqueeze(-1) for g, x in self._flat.items()}
         batch["mask"] = mask
+        for name, x in self._targets.items():
+            batch[name] = torch.where(mask, x[rows], IGNORE_INDEX)
+        for name, x in self._jet_targets.items():
+            batch[name] = x[jets]
         if self.storage != self.device:
             batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         return batch

@@ -22,6 +22,7 @@ import numpy as np
 
 from jetfm.data.reading import TARGET_FIELDS, RawChunk, ReadSpec
 from jetfm.data.schema import FEATURE_GROUPS, IGNORE_INDEX, TRACK_ORIGINS, BranchMapping
+from jetfm.data.truth import parton_flavour
 from jetfm.errors import DataError
 
 
@@ -34,7 +35,7 @@ class FeatureChunk:
         counts: particles per jet after truncation, int64 ``(n,)``.
         valid: bool ``(n,)``; False for 0 constituents, NaN/inf inputs (policy ``skip``) or
             a jet of another class (``other_classes="skip"``).
-        targets: ``labels`` int64 ``(n,)``; ``track_labels`` / ``vertex_labels`` int64
+        targets: ``labels`` and ``parton_labels`` int64 ``(n,)``; ``track_labels`` / ``vertex_labels`` int64
             ``(n, P)`` with :data:`~jetfm.data.schema.IGNORE_INDEX` on neutrals and padding.
         n_truncated: particles dropped per jet by ``max_particles``.
         nonfinite: bool ``(n,)``, jets invalid because of NaN/inf.
@@ -209,6 +210,8 @@ def compute_features(raw: RawChunk, spec: ReadSpec, max_particles: int = 128) ->
     targets: dict[str, np.ndarray] = {}
     if "labels" in spec.targets:
         targets["labels"] = np.asarray(fields["labels"], dtype=np.int64)
+    if "parton_labels" in spec.targets:
+        targets["parton_labels"] = parton_flavour(ak.to_numpy(fields["parton"]))
     for target in ("track_labels", "vertex_labels"):
         if target not in spec.targets:
             continue

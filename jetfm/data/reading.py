@@ -55,12 +55,16 @@ from jetfm.errors import DataError
 logger = logging.getLogger(__name__)
 
 DEFAULT_FEATURE_GROUPS: tuple[str, ...] = ("kinematics", "pid", "tracks")
-TARGETS: tuple[str, ...] = ("labels", "track_labels", "vertex_labels")
+TARGETS: tuple[str, ...] = ("labels", "parton_labels", "track_labels", "vertex_labels")
+#: targets with one value per jet (the others have one per particle)
+JET_TARGETS: tuple[str, ...] = ("labels", "parton_labels")
 NAN_POLICIES: tuple[str, ...] = ("raise", "skip")
 #: what to do with a jet of none of the classes in use (``label_names`` picks some classes)
 OTHER_CLASS_POLICIES: tuple[str, ...] = ("raise", "skip")
 #: mapping field read for each per-particle target
 TARGET_FIELDS = {"track_labels": "origin", "vertex_labels": "vertex"}
+#: mapping field read for each per-jet target besides ``labels`` (one value per jet)
+JET_TARGET_FIELDS = {"parton_labels": "parton"}
 
 PathsLike = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -74,7 +78,8 @@ class ReadSpec:
         mapping: branch and tree names.
         feature_groups: groups of :data:`~jetfm.data.schema.FEATURE_GROUPS` to read
             (``kinematics`` is always required).
-        targets: any of ``labels``, ``track_labels``, ``vertex_labels``.
+        targets: any of ``labels``, ``parton_labels`` (the flavour of a QCD jet's hard
+            parton, see :mod:`jetfm.data.truth`), ``track_labels``, ``vertex_labels``.
         label_names: class names, in output order (``label_prefix + name`` branches); needed
             when ``labels`` is a target.
         nan_policy: ``"raise"`` or ``"skip"`` for NaN/inf inputs.
@@ -416,7 +421,7 @@ def plan_branches(tree: Any, path: str | os.PathLike, spec: ReadSpec) -> dict[st
         if target == "labels":
             branches = {f"label:{n}": f"{mapping.label_prefix}{n}" for n in spec.label_names or ()}
         else:
-            field = TARGET_FIELDS[target]
+            field = TARGET_FIELDS.get(target) or JET_TARGET_FIELDS[target]
             branches = {field: getattr(mapping, field)}
         missing = [b for b in branches.values() if b not in present]
         if missing:
@@ -470,6 +475,11 @@ def _is_float(arr: Any) -> bool:
     return _leaf_kind(arr) == "f"
 
 
+def _per_jet(field: str) -> bool:
+    """A field with one value per jet (jet axis, labels, the matched parton)."""
+    return field.startswith(("jet_", "label:")) or field in JET_TARGET_FIELDS.values()
+
+
 def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -508,7 +518,7 @@ def validate_arrays(
         n = len(arr) if n is None else n
         if len(arr) != n:
             raise DataError(f"{where}: branch {branch!r} has {len(arr)} entries, others have {n}")
-        jagged = not (field.startswith("jet_") or field.startswith("label:"))
+        jagged = not _per_jet(field)
         if jagged and arr.ndim != 2:
             raise DataError(
                 f"{where}: branch {branch!r} should hold one value per particle (jagged) but "
@@ -525,7 +535,7 @@ def validate_arrays(
     if ref_branch is not None:
         ref_counts = ak.to_numpy(ak.num(fields[ref_field], axis=1))
         for field, branch in plan.items():
-            if field.startswith(("jet_", "label:")) or field == ref_field:
+            if _per_jet(field) or field == ref_field:
                 continue
             counts = ak.to_numpy(ak.num(fields[field], axis=1))
             bad = counts != ref_counts

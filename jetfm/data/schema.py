@@ -52,6 +52,11 @@ NORMALISED_GROUPS = ("kinematics", "tracks")
 # --- truth ----------------------------------------------------------------------------------
 #: ``part_origin`` codes (track identification classes); neutral particles carry −1.
 TRACK_ORIGINS: tuple[str, ...] = ("primary", "b", "b->c", "c", "tau", "other")
+#: Flavour of the hard parton of a QCD jet (``aux_genpart_pid``): 1–3 light quark, 21 gluon,
+#: 4–5 heavy flavour (c or b); the jet-class truth of pre-training splits QCD by it.
+PARTON_FLAVOURS: tuple[str, ...] = ("light", "gluon", "heavy")
+#: the class that :data:`PARTON_FLAVOURS` splits
+QCD_CLASS = "QCD"
 #: Label value ignored by every loss (torch's cross-entropy default): padding, neutrals.
 IGNORE_INDEX = -100
 
@@ -159,6 +164,8 @@ class BranchMapping:
     labels: list[str] | None = None
     origin: str = "part_origin"
     vertex: str = "part_vtx"
+    #: per jet: PDG id of the matched resonance, or of the hard parton of a QCD jet
+    parton: str = "aux_genpart_pid"
     # columnar files (parquet, HDF5): see jetfm.data.formats
     label: str | None = None  # one column of class indices, or a (n_jets, n_classes) one-hot
     label_classes: list[str] | None = None  # class names of the indices of ``label``, in order

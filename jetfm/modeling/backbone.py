@@ -160,7 +160,7 @@ class JetFMModel(JetFMPreTrainedModel):
     # A pre-training or fine-tuned checkpoint also holds decoder/target/head weights; loading
     # only the backbone from it is expected, not worth a warning.
     _keys_to_ignore_on_load_unexpected = [
-        r"^decoder\.", r"^target\.", r"^pid_head\.", r"^encoder_mask_token",
+        r"^decoder\.", r"^target\.", r"^pid_head\.", r"^truth\.", r"^encoder_mask_token",
         r"^classifier\.", r"^pair_proj\.", r"^pair_scorer\.",
     ]  # fmt: skip
 

@@ -1,9 +1,9 @@
 """Continue Masked Particle Modelling from an existing checkpoint (``jetfm pretrain --init-from``).
 
 A released checkpoint holds the backbone (``model.safetensors``, keys without prefix) and, from
-this version on, the MPM decoder, target and side heads (``mpm_decoder.safetensors``); a
-``jetfm pretrain`` output holds everything in ``model.safetensors`` under the model's own key
-names (``jetfm.*`` for the backbone). Either can seed a new pre-training run: on more jets,
+this version on, the MPM decoder, target, side heads and truth heads
+(``mpm_decoder.safetensors``); a ``jetfm pretrain`` output holds everything in
+``model.safetensors`` under the model's own key names (``jetfm.*`` for the backbone). Either can seed a new pre-training run: on more jets,
 on the user's own data (domain adaptation), or for more steps than one job allows.
 """
 
@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 #: the non-backbone MPM weights a release ships next to the backbone
 DECODER_WEIGHTS_NAME = "mpm_decoder.safetensors"
 BACKBONE_PREFIX = "jetfm."
+#: the truth heads (:mod:`jetfm.modeling.truth_heads`), loaded head by head where they fit
+TRUTH_PREFIX = "truth."
 #: written into every folder of a continued run (``checkpoint-*`` too): where it started
 CONTINUATION_NAME = "continuation.json"
 #: config fields that change the decoder's or the target's weights: a checkpoint's decoder is
@@ -132,6 +134,10 @@ def load_initial_weights(model: Any, folder: Path) -> list[str]:
         decoder = _read(extra) if extra.is_file() else {}
     _load_strict(model.jetfm, backbone, weights, "backbone")
     loaded = ["backbone"]
+    heads = load_truth_heads(model, decoder, folder)
+    if heads:
+        loaded.append("truth heads (" + ", ".join(heads) + ")")
+    decoder = {k: v for k, v in decoder.items() if not k.startswith(TRUTH_PREFIX)}
     if decoder and _decoder_matches(model, folder):
         if _load_decoder(model, decoder):
             loaded.append("decoder")
@@ -144,12 +150,40 @@ def load_initial_weights(model: Any, folder: Path) -> list[str]:
 
 
 def _load_decoder(model: Any, decoder: dict[str, torch.Tensor]) -> bool:
-    """Load exactly the model's non-backbone weights; False (nothing loaded) if the keys differ."""
-    rest = {k for k in model.state_dict() if not k.startswith(BACKBONE_PREFIX)}
+    """Load exactly the model's MPM decoder, target and side-head weights (neither backbone
+    nor truth heads); False (nothing loaded) if the keys differ."""
+    decoder = {k: v for k, v in decoder.items() if not k.startswith(TRUTH_PREFIX)}
+    rest = {k for k in model.state_dict()
+            if not k.startswith((BACKBONE_PREFIX, TRUTH_PREFIX))}  # fmt: skip
     if set(decoder) != rest:
         return False
     model.load_state_dict(decoder, strict=False)
     return True
+
+
+def load_truth_heads(model: Any, state: dict[str, torch.Tensor], folder: Path) -> list[str]:
+    """Load each of the model's truth heads that ``state`` holds with the same shapes (the
+    jet-class head only for the same ``pretrain_classes``); the others keep their fresh
+    initialisation. Returns the heads loaded."""
+    truth = getattr(model, "truth", None)
+    if truth is None or not any(k.startswith(TRUTH_PREFIX) for k in state):
+        return []
+    saved_classes = JetFMConfig.from_pretrained(str(folder)).pretrain_classes
+    loaded = []
+    for name, head in truth.named_children():
+        prefix = f"{TRUTH_PREFIX}{name}."
+        saved = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        own = head.state_dict()
+        fits = saved.keys() == own.keys() and all(saved[k].shape == own[k].shape for k in own)
+        if name == "jet_class":
+            fits = fits and saved_classes == model.config.pretrain_classes
+        if fits:
+            head.load_state_dict(saved)
+            loaded.append(name)
+        elif saved:
+            logger.info("%s: its %s head does not fit this model; a fresh one is trained",
+                        folder, name)  # fmt: skip
+    return loaded
 
 
 def complete_from_release(model: Any, folder: Path) -> list[str]:
@@ -171,9 +205,10 @@ def complete_from_release(model: Any, folder: Path) -> list[str]:
     if any(k.startswith(BACKBONE_PREFIX) for k in names):
         return []  # a `jetfm pretrain` output: everything was in model.safetensors
     extra = folder / DECODER_WEIGHTS_NAME
-    if extra.is_file() and _decoder_matches(model, folder) and _load_decoder(model, _read(extra)):
+    state = _read(extra) if extra.is_file() else {}
+    if state and _decoder_matches(model, folder) and _load_decoder(model, state):
         model.target.freeze_frozen()
-        return ["decoder"]
+        return ["decoder", *(["truth heads"] if load_truth_heads(model, state, folder) else [])]
     loaded = []
     tokenizer = getattr(model.target, "tokenizer", None)
     if tokenizer is not None and (folder / "tokenizer" / WEIGHTS_NAME).is_file():
@@ -205,7 +240,7 @@ def _load_strict(module: torch.nn.Module, state: dict, source: Path, part: str) 
 
 
 def decoder_state(model: Any) -> dict[str, torch.Tensor]:
-    """The MPM model's non-backbone weights (decoder, target, side heads), to ship with a
-    release as :data:`DECODER_WEIGHTS_NAME`."""
+    """The MPM model's non-backbone weights (decoder, target, side heads, truth heads), to
+    ship with a release as :data:`DECODER_WEIGHTS_NAME`."""
     return {k: v.detach().contiguous() for k, v in model.state_dict().items()
             if not k.startswith(BACKBONE_PREFIX)}  # fmt: skip

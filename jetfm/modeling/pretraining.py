@@ -23,6 +23,13 @@ the backbone's register states as extra context; the target (``config.mpm_target
 ``pid_side_target`` and ``pid`` given, a cross-entropy on the particle type
 (:func:`~jetfm.modeling.backbone.pid_categories`) is added.
 
+**Simulation truth beside MPM.** With ``config.truth_objectives`` the same encoder pass also
+feeds small supervised heads (:mod:`jetfm.modeling.truth_heads`: jet class with QCD split by
+its hard parton, track origin, same-vertex track pairs) on the visible particles' states and
+the jet state; their losses, weighted, are added to the MPM loss when the batch carries the
+labels (``labels``, ``parton_labels``, ``track_labels``, ``vertex_labels``), and each is
+reported on its own (``mpm_loss``, ``class_loss``, ``origin_loss``, ``vertex_loss``).
+
 The backbone lives in ``self.jetfm``, so a saved MPM checkpoint loads straight into
 ``JetFMModel.from_pretrained`` and every task head.
 """
@@ -30,6 +37,7 @@ The backbone lives in ``self.jetfm``, so a saved MPM checkpoint loads straight i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +63,7 @@ from jetfm.modeling.masking import (
     weighted_mean,
 )
 from jetfm.modeling.targets import MPMTarget, TargetInputs, build_target
+from jetfm.modeling.truth_heads import TruthHeads, active_objectives
 
 #: seed of the masks (and target noise) drawn in evaluation mode, so eval losses are
 #: reproducible and comparable between checkpoints
@@ -66,9 +75,14 @@ class MaskedParticleModelingOutput(ModelOutput):
     """Output of :class:`JetFMForMaskedParticleModeling`.
 
     Args:
-        loss: ``target_loss + pid_weight · pid_loss``.
+        loss: ``mpm_loss + Σ truth weight · truth loss``.
+        mpm_loss: ``target_loss + pid_weight · pid_loss``.
         target_loss: loss of the ``mpm_target``.
         pid_loss: particle-type side-target (None when unused).
+        class_loss / origin_loss / vertex_loss: the truth objectives (None when off or
+            without their labels in the batch); :attr:`losses` gathers them.
+        class_logits: ``(B, C)`` over ``config.pretrain_classes``; origin_logits:
+            ``(B, N, 6)``; vertex_logits: ``(B, N, N)`` (the truth heads'; None when off).
         masked: ``(B, N)`` bool, the masked particles.
         logits: ``(E, K)`` code logits (``vqvae``, ``kmeans``).
         target_codes: ``(E,)`` true codes (``vqvae``, ``kmeans``).
@@ -94,6 +108,21 @@ class MaskedParticleModelingOutput(ModelOutput):
     decoder_states: torch.Tensor | None = None
     masked_index: torch.Tensor | None = None
     masked_valid: torch.Tensor | None = None
+    mpm_loss: torch.Tensor | None = None
+    class_loss: torch.Tensor | None = None
+    origin_loss: torch.Tensor | None = None
+    vertex_loss: torch.Tensor | None = None
+    class_logits: torch.Tensor | None = None
+    origin_logits: torch.Tensor | None = None
+    vertex_logits: torch.Tensor | None = None
+
+    @property
+    def losses(self) -> dict[str, torch.Tensor]:
+        """The loss components (detached): ``{"mpm", "class", "origin", "vertex"}``, those
+        computed in this step."""
+        parts = {"mpm": self.mpm_loss, "class": self.class_loss, "origin": self.origin_loss,
+                 "vertex": self.vertex_loss}  # fmt: skip
+        return {k: v for k, v in parts.items() if v is not None}
 
     def entries(self, x: torch.Tensor) -> torch.Tensor:
         """Per-entry rows ``(E, …)`` (e.g. ``decoder_states``) at the masked particles only,
@@ -101,6 +130,16 @@ class MaskedParticleModelingOutput(ModelOutput):
         if self.masked_valid is None:
             return x
         return x[self.masked_valid.flatten()]
+
+
+class _Pass(NamedTuple):
+    """One encoder + decoder pass: decoder states ``(B,N,Dd)``, the mask ``(B,N)``, the
+    encoder's particle states ``(B,N,D)`` and jet state ``(B,D)`` (None without truth heads)."""
+
+    decoded: torch.Tensor
+    masked: torch.Tensor
+    states: torch.Tensor
+    jet_state: torch.Tensor | None
 
 
 class MPMDecoder(nn.Module):
@@ -185,6 +224,7 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             if config.pid_side_target and "pid" in config.feature_groups
             else None
         )
+        self.truth = TruthHeads(config) if active_objectives(config) else None
         self.post_init()
         self._build_width_table()
         if config.mpm_embedding_lr_scale == 0:  # see JetFMConfig.mpm_embedding_lr_scale
@@ -205,10 +245,15 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
                 init.trunc_normal_(module.encoder_mask_token, std=std)
         elif isinstance(module, MPMTarget):
             module.init_custom_weights(std)
+        elif isinstance(module, TruthHeads):
+            module.reset_class_table()
 
     #: a release keeps these beside the backbone (``mpm_decoder.safetensors``): loaded, or
     #: reported clearly, by ``_complete_from_folder`` rather than in transformers' key table
-    _keys_to_ignore_on_load_missing = [r"^(decoder|target|pid_head)\.", r"^encoder_mask_token$"]
+    _keys_to_ignore_on_load_missing = [
+        r"^(decoder|target|pid_head|truth)\.",
+        r"^encoder_mask_token$",
+    ]
 
     @classmethod
     def _complete_from_folder(cls, model: JetFMForMaskedParticleModeling, folder) -> None:
@@ -242,6 +287,12 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
 
         ``width``: slots of the compact tensor (static shapes); None = the most visible
         particles of any jet in this batch (a host synchronisation)."""
+        states, x, full_mask = self._visible_pass(kinematics, pid, tracks, mask, masked, width)
+        return states, self._context_tokens(x, full_mask)
+
+    def _visible_pass(self, kinematics, pid, tracks, mask, masked, width=None):
+        """:meth:`_encode_visible`, returning ``(states (B,N,D), encoder output (B,R+W,D),
+        its mask)``."""
         b, n = mask.shape
         visible = mask & ~masked
         if width is None:
@@ -260,23 +311,33 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         full = states.new_zeros(b, n, states.shape[-1])
         # Slots are unique per row; compact padding carries zeros into non-visible slots.
         full = full.scatter(1, order.unsqueeze(-1).expand(-1, -1, states.shape[-1]), states)
-        return full, self._context_tokens(x, full_mask)
+        return full, x, full_mask
 
-    def _context_tokens(self, x: torch.Tensor, full_mask: torch.Tensor) -> torch.Tensor:
+    def _context_tokens(
+        self, x: torch.Tensor, full_mask: torch.Tensor, jet_state: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The tokens the decoder sees besides the particle slots: the registers and, with
-        ``decoder_jet_token``, the pooled jet state (which trains the pooler too)."""
+        ``decoder_jet_token``, the pooled jet state (which trains the pooler too; computed
+        here unless given)."""
         registers = x[:, : self.config.num_register_tokens]
         if not getattr(self.config, "decoder_jet_token", False):
             return registers
-        return torch.cat([registers, self.jetfm.pool(x, full_mask).unsqueeze(1)], dim=1)
+        if jet_state is None:
+            jet_state = self.jetfm.pool(x, full_mask)
+        return torch.cat([registers, jet_state.unsqueeze(1)], dim=1)
 
     def _encode_with_mask_tokens(self, kinematics, pid, tracks, mask, masked):
         """First-paper scheme: every slot through the encoder, masked ones as a mask token."""
+        states, x, full_mask = self._mask_token_pass(kinematics, pid, tracks, mask, masked)
+        return states, self._context_tokens(x, full_mask)
+
+    def _mask_token_pass(self, kinematics, pid, tracks, mask, masked):
+        """:meth:`_encode_with_mask_tokens`, returning ``(states, encoder output, mask)``."""
         embeds = self.jetfm.embed(kinematics, pid, tracks)
         embeds = torch.where(masked.unsqueeze(-1), self.encoder_mask_token.to(embeds.dtype), embeds)
         x, full_mask, _ = self.jetfm.encode(embeds, mask)
         r = self.config.num_register_tokens
-        return masked_fill_padding(x[:, r:], mask), self._context_tokens(x, full_mask)
+        return masked_fill_padding(x[:, r:], mask), x, full_mask
 
     def decode(
         self,
@@ -296,6 +357,24 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         ``static_shapes``: size the encoder's compact tensor of visible particles by the batch
         shape, not by its data (see :meth:`forward`).
         """
+        encoded = self._encode_and_decode(
+            kinematics, mask, pid, tracks, masked, generator, context_shift, static_shapes
+        )
+        return encoded.decoded, encoded.masked
+
+    def _encode_and_decode(
+        self,
+        kinematics,
+        mask,
+        pid=None,
+        tracks=None,
+        masked=None,
+        generator=None,
+        context_shift=0,
+        static_shapes=False,
+    ) -> _Pass:
+        """:meth:`decode`, also returning the encoder's particle states and jet state (the
+        truth heads' inputs)."""
         if kinematics.dim() != 3:
             raise ValueError(
                 f"kinematics must have shape (batch, particles, features), got "
@@ -313,10 +392,14 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             raise ValueError(f"masked must have shape {(b, n)}, got {tuple(masked.shape)}")
         masked = masked.bool() & mask
         if self.config.mask_in_encoder:
-            states, registers = self._encode_with_mask_tokens(kinematics, pid, tracks, mask, masked)
+            states, x, full_mask = self._mask_token_pass(kinematics, pid, tracks, mask, masked)
         else:
             width = self.static_widths(n)[1] if static_shapes else None
-            states, registers = self._encode_visible(kinematics, pid, tracks, mask, masked, width)
+            states, x, full_mask = self._visible_pass(kinematics, pid, tracks, mask, masked, width)
+        # the jet state of the visible particles: for the truth heads and the decoder's jet token
+        jet_state = self.jetfm.pool(x, full_mask) if self.truth is not None else None
+        registers = self._context_tokens(x, full_mask, jet_state)
+        encoder_states = states
         if context_shift:
             # mask tokens through the encoder carry their own jet's context: move them too
             visible = (mask if self.config.mask_in_encoder else mask & ~masked).unsqueeze(-1)
@@ -330,7 +413,7 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             replace_masked=not self.config.mask_in_encoder,
             sees_visible=self.config.decoder_sees_visible,
         )
-        return decoded, masked
+        return _Pass(decoded, masked, encoder_states, jet_state)
 
     def _generator(self, device: torch.device) -> torch.Generator | None:
         if self.training:
@@ -348,6 +431,10 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         return_dict: bool | None = None,
         context_shift: int = 0,
         static_shapes: bool | None = None,
+        labels: torch.Tensor | None = None,
+        parton_labels: torch.Tensor | None = None,
+        track_labels: torch.Tensor | None = None,
+        vertex_labels: torch.Tensor | None = None,
     ) -> MaskedParticleModelingOutput | tuple:
         r"""
         Args:
@@ -355,6 +442,12 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             mask: ``(B, N)`` bool, True for real particles.
             pid: ``(B, N, 6)`` particle ID (inputs and side-target), optional.
             tracks: ``(B, N, 4)`` normalised track parameters, optional (also reconstructed).
+            labels / parton_labels: ``(B,)`` truth of the ``class`` objective: the jet's
+                class (index in ``config.pretrain_label_names``) and its hard parton's
+                flavour (:data:`~jetfm.data.schema.PARTON_FLAVOURS`, ``IGNORE_INDEX`` when
+                not a QCD parton); used only with truth heads.
+            track_labels / vertex_labels: ``(B, N)`` ``part_origin`` / ``part_vtx`` truth of
+                the ``origin`` / ``vertex`` objectives (``IGNORE_INDEX`` on neutrals).
             masked: optional precomputed ``(B, N)`` bool mask of the particles to hide; drawn
                 at random otherwise (with a fixed seed in eval mode, for reproducible losses).
             context_shift: diagnostic; decode each jet from the encoder output of the jet
@@ -378,9 +471,10 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         generator = self._generator(kinematics.device)
         if static_shapes is None:
             static_shapes = kinematics.device.type != "cpu" or torch.compiler.is_compiling()
-        decoded, masked = self.decode(
+        encoded = self._encode_and_decode(
             kinematics, mask, pid, tracks, masked, generator, context_shift, static_shapes
         )
+        decoded, masked = encoded.decoded, encoded.masked
         width = self.static_widths(mask.shape[1])[0] if static_shapes else None
         slots = MaskedSlots.build(masked, width)
         states = slots.select(decoded)
@@ -408,8 +502,31 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
                 F.cross_entropy(pid_logits.float(), types, reduction="none"), inputs.weight
             )
             loss = loss + float(self.config.target_options.get("pid_weight", 1.0)) * pid_loss
+        mpm_loss = loss
+        truth = None
+        if self.truth is not None:
+            truth = self.truth(
+                encoded.states,
+                encoded.jet_state,
+                mask & ~masked,
+                labels,
+                parton_labels,
+                track_labels,
+                vertex_labels,
+            )
+            extra = self.truth.total(truth.losses)
+            if extra is not None:
+                loss = loss + extra
+        truth_losses = {} if truth is None else {k: v.detach() for k, v in truth.losses.items()}
         out = MaskedParticleModelingOutput(
             loss=loss,
+            mpm_loss=mpm_loss.detach(),
+            class_loss=truth_losses.get("class"),
+            origin_loss=truth_losses.get("origin"),
+            vertex_loss=truth_losses.get("vertex"),
+            class_logits=None if truth is None else truth.class_logits,
+            origin_logits=None if truth is None else truth.origin_logits,
+            vertex_logits=None if truth is None else truth.vertex_logits,
             target_loss=target_out.loss.detach(),
             pid_loss=None if pid_loss is None else pid_loss.detach(),
             masked=masked,
