@@ -1,15 +1,18 @@
 """Generate labelled jets with Pythia 8 + FastJet into JetClass-layout ROOT files.
 
-pp collisions at 13 TeV; anti-kT R = 0.8 jets with 500 < pT < 1000 GeV and |η| < 2,
+pp collisions at 13 TeV; anti-kT jets (default R = 0.8, 500 < pT < 1000 GeV, |η| < 2),
 truth-matched to their class; up to 128 pT-ordered constituents with particle ID, smeared
-impact parameters and track origin / vertex truth. Writes one file per class and chunk
-(e.g. Hbb_000.root) and manifest.json; re-running the same command resumes an interrupted
-run. Needs the extra: pip install "jetfm[generate]".
+impact parameters and track origin / vertex truth. By default the constituents are the
+stable particles (particle level); --detector cms|atlas|cms-coarse clusters tracks and
+calorimeter cells of a Delphes-like fast detector simulation instead. Writes one file per
+class and chunk (e.g. Hbb_000.root) and manifest.json; re-running the same command resumes
+an interrupted run. Needs the extra: pip install "jetfm[generate]".
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 NAME = "generate"
 HELP = "generate labelled jets with Pythia 8 + FastJet (needs jetfm[generate])"
@@ -17,29 +20,101 @@ HELP = "generate labelled jets with Pythia 8 + FastJet (needs jetfm[generate])"
 _DEFAULT_CLASSES = "QCD,Tbqq,Wqq,Zqq,Hbb,Hcc"
 
 
+def _number(kind: type, low: float, high: float | None = None, *, open_low: bool = True
+            ) -> Callable[[str], float]:  # fmt: skip
+    """An argparse type: a ``kind`` number in (low, high] (or [low, high])."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        above = value > low if open_low else value >= low
+        if not above or (high is not None and value > high):
+            lo = "(" if open_low else "["
+            rng = f"{lo}{low:g}, {high:g}]" if high is not None else f"> {low:g}"
+            raise argparse.ArgumentTypeError(f"must be in {rng}, got {text}")
+        return value
+
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from jetfm.generation.processes import SUPPORTED_CLASSES
+    from jetfm.generation.detector import DETECTOR_NAMES
+    from jetfm.generation.processes import (
+        DEFAULT_TUNE,
+        JET_ABS_ETA_MAX,
+        JET_PT_MAX,
+        JET_PT_MIN,
+        JET_R,
+        MAX_ABS_ETA,
+        MAX_RADIUS,
+        SUPPORTED_CLASSES,
+        TUNE_RANGE,
+    )
 
     parser.add_argument(
         "--classes",
         default=_DEFAULT_CLASSES,
         help=f"comma-separated jet classes, from: {','.join(SUPPORTED_CLASSES)}",
     )
-    parser.add_argument("--jets-per-class", type=int, required=True, help="jets per class")
+    positive = _number(int, 0)
+    parser.add_argument("--jets-per-class", type=positive, required=True, help="jets per class")
     parser.add_argument("--seed", type=int, default=0, help="master random seed")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--chunk-size", type=int, default=10_000, help="jets per output file")
+    parser.add_argument("--workers", type=positive, default=1, help="parallel processes")
+    parser.add_argument("--chunk-size", type=positive, default=10_000, help="jets per output file")
+    parser.add_argument(
+        "--detector",
+        choices=DETECTOR_NAMES,
+        default="none",
+        help="constituents: 'none' = stable particles (particle level, the default, so that "
+        "existing data sets and tests reproduce exactly); 'cms', 'atlas' = tracks and "
+        "calorimeter cells of a fast simulation with the Delphes CMS / ATLAS card numbers; "
+        "'cms-coarse' = CMS with calorimeter cells twice as wide (domain-shift tests)",
+    )
+    parser.add_argument(
+        "--radius",
+        type=_number(float, 0, MAX_RADIUS),
+        default=JET_R,
+        help="anti-kT jet radius R (also the truth-matching ΔR and the soft-drop / "
+        "N-subjettiness R0), e.g. 0.4 or 0.8",
+    )
+    parser.add_argument(
+        "--pt-min", type=_number(float, 0), default=JET_PT_MIN, help="jet pT minimum (GeV)"
+    )
+    parser.add_argument(
+        "--pt-max", type=_number(float, 0), default=JET_PT_MAX, help="jet pT maximum (GeV)"
+    )
+    parser.add_argument(
+        "--eta-max",
+        type=_number(float, 0, MAX_ABS_ETA),
+        default=JET_ABS_ETA_MAX,
+        help="jet |η| maximum",
+    )
+    parser.add_argument(
+        "--tune",
+        type=_number(int, TUNE_RANGE[0], TUNE_RANGE[1], open_low=False),
+        default=DEFAULT_TUNE,
+        help="Pythia Tune:pp number (14 = Monash 2013, Pythia's default; e.g. 21 = ATLAS A14 "
+        "with NNPDF2.3LO) for a domain-shifted sample",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    from jetfm.errors import JetFMError
+
+    if args.pt_min >= args.pt_max:
+        raise JetFMError(f"--pt-min ({args.pt_min:g}) must be below --pt-max ({args.pt_max:g})")
     from jetfm.generation import require_extra
 
     require_extra("jetfm generate")
     from jetfm.generation.dataset import generate_dataset
+    from jetfm.generation.processes import JetSelection
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    selection = JetSelection(args.radius, args.pt_min, args.pt_max, args.eta_max)
     manifest = generate_dataset(
         classes,
         args.jets_per_class,
@@ -48,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         chunk_size=args.chunk_size,
         progress=not args.no_progress,
+        selection=selection,
+        tune=args.tune,
+        detector=args.detector,
     )
     counts = ", ".join(f"{c}: {n}" for c, n in manifest["counts"].items())
     print(f"wrote {len(manifest['files'])} files to {args.out} ({counts})")
