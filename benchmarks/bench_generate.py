@@ -1,13 +1,21 @@
-"""Jets/s of the vectorised Pythia generator vs a naive per-particle Python loop.
+"""Jets/s of the vectorised Pythia generator vs a naive per-particle Python loop, and
+particle vs detector level.
 
-Both run in this process on one core, from the same Pythia settings, so the ratio is a
-fair per-core speed-up. The naive reference is the textbook approach: ``pythia.next()``
-per event, a Python loop over ``pythia.event`` particles, classic FastJet ``PseudoJet``
-clustering, and per-jet / per-constituent Python loops for truth matching, soft drop
-(declustering), N-subjettiness, track origin (mother walk), vertex grouping and impact
-parameters — the same outputs as the package's generator.
+Both comparisons run in this process on one core, from the same Pythia settings and
+seed, so the ratios are fair per-core numbers.
+
+* ``--mode naive`` (default): the naive reference is the textbook approach:
+  ``pythia.next()`` per event, a Python loop over ``pythia.event`` particles, classic
+  FastJet ``PseudoJet`` clustering, and per-jet / per-constituent Python loops for truth
+  matching, soft drop (declustering), N-subjettiness, track origin (mother walk), vertex
+  grouping and impact parameters — the same outputs as the package's generator.
+* ``--mode detector``: the generator at particle level (the baseline) against the same
+  generator with ``--detector`` simulations (default ``cms,atlas``), interleaved round by
+  round; jets/s are per CPU second of this process (``time.process_time``), so a busy
+  neighbour does not slow one variant more than another.
 
     python benchmarks/bench_generate.py --jets 300 --naive-jets 60 --out bench_generate.json
+    python benchmarks/bench_generate.py --mode detector --jets 300 --rounds 2 --out det.json
 """
 
 from __future__ import annotations
@@ -147,14 +155,28 @@ def naive_jets(jet_class: str, n_jets: int, seed: int) -> tuple[int, float]:
     return produced, time.perf_counter() - start
 
 
-def fast_jets(jet_class: str, n_jets: int, seed: int) -> tuple[int, float, int]:
-    """The package's generator: returns (jets, seconds, events)."""
+def fast_jets(
+    jet_class: str,
+    n_jets: int,
+    seed: int,
+    detector: str | None = None,
+    clock=time.perf_counter,
+    constituents: list | None = None,
+) -> tuple[int, float, int]:
+    """The package's generator: returns (jets, seconds, events). ``constituents``, if
+    given, receives the mean constituent count."""
     from jetfm.generation.pythia import JetGenerator
 
-    gen = JetGenerator(jet_class, seed)
-    start = time.perf_counter()
-    n = sum(len(b["jet_pt"]) for b in gen.batches(n_jets))
-    return n, time.perf_counter() - start, gen.n_events
+    gen = JetGenerator(jet_class, seed, detector=detector)
+    start = clock()
+    n, n_const = 0, 0
+    for b in gen.batches(n_jets):
+        n += len(b["jet_pt"])
+        n_const += int(np.sum(b["jet_nparticles"]))
+    elapsed = clock() - start
+    if constituents is not None:
+        constituents.append(n_const / max(n, 1))
+    return n, elapsed, gen.n_events
 
 
 def available() -> str | None:
@@ -232,13 +254,78 @@ def measure(
     }
 
 
+def measure_detector(
+    classes: tuple[str, ...] | list[str] | None = None,
+    n_jets: int = 300,
+    detectors: tuple[str, ...] | list[str] = ("cms", "atlas"),
+    *,
+    seed: int = 1,
+    rounds: int = 1,
+    verbose: bool = True,
+) -> dict:
+    """Jets per CPU second of the generator at particle level and at detector level.
+
+    For each class the levels alternate (particle, cms, atlas, particle, …) for ``rounds``
+    rounds from the same seed (the same Pythia events); the best round of each is kept.
+
+    Returns:
+        ``{"rows": [{"class", "particle_jets_per_s", "<det>_jets_per_s",
+        "<det>_vs_particle", "particle_constituents", "<det>_constituents"}],
+        "all": {level: jets/s over all classes}, "machine", "python"}``.
+    """
+    from jetfm.generation import SUPPORTED_CLASSES
+
+    classes = tuple(classes or SUPPORTED_CLASSES)
+    levels = ("particle", *detectors)
+    rows, totals = [], {lvl: [0, 0.0] for lvl in levels}
+    if verbose:
+        print(f"{'class':6s} " + " ".join(f"{lvl + ' j/s':>13s}" for lvl in levels)
+              + " " + " ".join(f"{d + '/particle':>15s}" for d in detectors))  # fmt: skip
+    for cls in classes:
+        best: dict[str, tuple[int, float]] = {}  # level → (jets, CPU seconds) of its best round
+        const: dict[str, list] = {lvl: [] for lvl in levels}
+        for _ in range(rounds):
+            for lvl in levels:
+                det = None if lvl == "particle" else lvl
+                n, t, _events = fast_jets(cls, n_jets, seed, det, time.process_time, const[lvl])
+                if lvl not in best or n / t > best[lvl][0] / best[lvl][1]:
+                    best[lvl] = (n, t)
+        for lvl, (n, t) in best.items():
+            totals[lvl][0] += n
+            totals[lvl][1] += t
+        best = {lvl: n / t for lvl, (n, t) in best.items()}
+        row = {"class": cls}
+        for lvl in levels:
+            row[f"{lvl}_jets_per_s"] = round(best[lvl], 2)
+            row[f"{lvl}_constituents"] = round(const[lvl][-1], 1)
+        for d in detectors:
+            row[f"{d}_vs_particle"] = round(best[d] / best["particle"], 3)
+        rows.append(row)
+        if verbose:
+            print(f"{cls:6s} " + " ".join(f"{best[lvl]:13.1f}" for lvl in levels) + " "
+                  + " ".join(f"{best[d] / best['particle']:14.2f}x" for d in detectors))  # fmt: skip
+    overall = {lvl: round(n / t, 2) for lvl, (n, t) in totals.items()}
+    if verbose:
+        print("all classes, jets per CPU second: "
+              + ", ".join(f"{lvl} {v:.1f}" for lvl, v in overall.items()))  # fmt: skip
+    return {
+        "rows": rows,
+        "all": overall,
+        "clock": "process_time",
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
+
+
 def main() -> None:
     from jetfm.generation import SUPPORTED_CLASSES
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", choices=("naive", "detector"), default="naive")
     ap.add_argument("--classes", default=",".join(SUPPORTED_CLASSES))
     ap.add_argument("--jets", type=int, default=300, help="jets per class (vectorised)")
     ap.add_argument("--naive-jets", type=int, default=60, help="jets per class (naive)")
+    ap.add_argument("--detectors", default="cms,atlas", help="detectors of --mode detector")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds (best kept)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="write the results as JSON here")
@@ -246,9 +333,16 @@ def main() -> None:
     missing = available()
     if missing:
         ap.exit(1, f"bench_generate: {missing}\n")
-    results = measure(
-        args.classes.split(","), args.jets, args.naive_jets, seed=args.seed, rounds=args.rounds
-    )
+    if args.mode == "detector":
+        results = measure_detector(
+            args.classes.split(","), args.jets, args.detectors.split(","),
+            seed=args.seed, rounds=args.rounds,
+        )  # fmt: skip
+    else:
+        results = measure(
+            args.classes.split(","), args.jets, args.naive_jets, seed=args.seed,
+            rounds=args.rounds,
+        )  # fmt: skip
     if args.out:
         write_json_atomic(args.out, results)
 

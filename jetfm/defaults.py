@@ -25,7 +25,11 @@ FINETUNE_MIN_BATCH_SIZE, FINETUNE_MAX_BATCH_SIZE = 16, 256
 #: fine-tuning: validation passes per run, and evaluations without improvement before stopping
 FINETUNE_EVALS, FINETUNE_PATIENCE = 10, 3
 
+#: detector simulations of ``jetfm generate --detector`` (:mod:`jetfm.generation.detector`)
+DETECTOR_NAMES: tuple[str, ...] = ("none", "cms", "atlas", "cms-coarse")
+
 __all__ = [
+    "DETECTOR_NAMES",
     "FINETUNE_EPOCHS",
     "FINETUNE_EVALS",
     "FINETUNE_LR",

@@ -5,14 +5,16 @@ Needs the optional extra ``jetfm[generate]`` (``pythia8mc``, ``fastjet``)::
     from jetfm.generation import generate_jets, generate_dataset
 
     jets = generate_jets("Hbb", 1000, seed=1)          # awkward records, JetClass fields
+    jets = generate_jets("Hbb", 1000, seed=1, detector="cms")   # detector level
     generate_dataset(["QCD", "Hbb"], 10_000, "data/", seed=1, workers=4)
 
-Modules: :mod:`~.processes` (Pythia settings per class), :mod:`~.record` (event record →
-numpy), :mod:`~.jets` (FastJet clustering, soft drop, N-subjettiness), :mod:`~.truth`
-(matching, track origin, vertices), :mod:`~.tracks` (impact parameters and their
-resolution model), :mod:`~.analysis` (one batch → columns), :mod:`~.pythia` (the
-generator), :mod:`~.writer` (ROOT files, manifest) and :mod:`~.dataset` (chunks, workers,
-resume).
+Modules: :mod:`~.processes` (Pythia settings per class, jet selection, tune),
+:mod:`~.record` (event record → numpy), :mod:`~.objects` (what jets are clustered from),
+:mod:`~.detector` (fast detector simulation: tracks, calorimeter cells, energy flow),
+:mod:`~.jets` (FastJet clustering, soft drop, N-subjettiness), :mod:`~.truth` (matching,
+track origin, vertices), :mod:`~.tracks` (impact parameters and their resolution model),
+:mod:`~.analysis` (one batch → columns), :mod:`~.pythia` (the generator), :mod:`~.writer`
+(ROOT files, manifest) and :mod:`~.dataset` (chunks, workers, resume).
 """
 
 from __future__ import annotations

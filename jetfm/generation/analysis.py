@@ -1,9 +1,11 @@
 """One batch of events → the JetClass-layout columns of its selected, truth-matched jets.
 
-Steps, each vectorised over the batch: visible final-state particles → anti-kT R = 0.8 jets
-→ 500 < pT < 1000 GeV, |η| < 2 → truth match to the class's resonance (or hard parton)
-→ constituents pT-ordered and cut at 128 → kinematics, particle ID, impact parameters,
-track origin / vertex labels, soft-drop mass and N-subjettiness.
+Steps, each vectorised over the batch: visible final-state particles → (optionally) the
+detector objects of :func:`jetfm.generation.detector.simulate` → anti-kT jets (default
+R = 0.8) → the pT/η window (default 500 < pT < 1000 GeV, |η| < 2) → truth match to the
+class's resonance (or hard parton) → constituents pT-ordered and cut at 128 → kinematics,
+particle ID, impact parameters, track origin / vertex labels, soft-drop mass and
+N-subjettiness.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import awkward as ak
 import numpy as np
 
 from jetfm.generation import jets as jetlib
-from jetfm.generation import tracks, truth
+from jetfm.generation import objects, tracks, truth
+from jetfm.generation.detector import DetectorSettings, simulate
 from jetfm.generation.processes import (
-    JET_ABS_ETA_MAX,
-    JET_PT_MAX,
-    JET_PT_MIN,
+    DEFAULT_SELECTION,
     MAX_PARTICLES,
+    JetSelection,
     ProcessSpec,
 )
 from jetfm.generation.record import EventRecord, ParticleTable
@@ -77,70 +79,85 @@ def analyse(
     rec: EventRecord,
     spec: ProcessSpec,
     table: ParticleTable,
-    rngs: tuple[np.random.Generator, np.random.Generator],
+    rngs: tuple[np.random.Generator, ...],
     labels: tuple[str, ...],
+    selection: JetSelection = DEFAULT_SELECTION,
+    detector: DetectorSettings | None = None,
 ) -> dict[str, np.ndarray | ak.Array]:
     """Columns (branch name → array, jagged for ``part_*``) of the jets of one batch.
 
     ``rngs`` = (beam-spot generator, one draw pair per event; smearing generator, one draw
-    pair per stored particle): two streams, so results do not depend on the batch size.
+    pair per stored particle; with a ``detector``, its per-particle and per-cell
+    generators): separate streams, so results do not depend on the batch size.
+    ``detector=None`` clusters the particles themselves (particle level).
     """
-    beam_rng, smear_rng = rngs
+    beam_rng, smear_rng = rngs[0], rngs[1]
     # every event draws its beam spot, selected or not, to keep the stream batch-independent
     beam = beam_rng.normal(0.0, tracks.BEAM_SPOT_XY_MM, size=(rec.n_events, 2))
     charge, tau0 = table.lookup(rec.id)
 
-    # --- jets: cluster visible particles, select, truth-match -------------------------
+    # --- jets: cluster particles or detector objects, select, truth-match -------------
     visible = np.nonzero(rec.final_visible())[0]
-    jets = jetlib.cluster(rec, visible, JET_PT_MIN)
+    objs = objects.from_particles(rec, visible, charge[visible])
+    if detector is not None:
+        objs = simulate(objs, detector, (rngs[2], rngs[3]))
+    jets = jetlib.cluster(objs, np.arange(len(objs)), selection.pt_min, selection.radius)
     pt, eta = jets.pt, jets.eta
-    jets = jets.select((pt > JET_PT_MIN) & (pt < JET_PT_MAX) & (np.abs(eta) < JET_ABS_ETA_MAX))
+    jets = jets.select(
+        (pt > selection.pt_min) & (pt < selection.pt_max) & (np.abs(eta) < selection.abs_eta_max)
+    )
     cand, required = truth.candidates(rec, spec)
-    matched = truth.match_jets(rec, jets.event, jets.eta, jets.phi, cand, required)
+    matched = truth.match_jets(
+        rec, jets.event, jets.eta, jets.phi, cand, required, selection.match_dr
+    )
     keep = matched >= 0
     jets, matched = jets.select(keep), matched[keep]
     n_jets = len(jets)
     if n_jets == 0:
         return empty_columns(labels)
 
-    sub = jetlib.substructure(rec, jets.constituents)
+    sub = jetlib.substructure(objs, jets.constituents, selection.radius)
 
     # --- constituents: pT-ordered, at most MAX_PARTICLES --------------------------------
     cons = jets.constituents
     sizes = ak.to_numpy(ak.num(cons, axis=1))
     flat = ak.to_numpy(ak.flatten(cons))
-    order = ak.argsort(ak.unflatten(rec.pt(flat), sizes), axis=1, ascending=False)
+    order = ak.argsort(ak.unflatten(objs.pt(flat), sizes), axis=1, ascending=False)
     cons = cons[order][:, :MAX_PARTICLES]
     counts = ak.to_numpy(ak.num(cons, axis=1))
     idx = ak.to_numpy(ak.flatten(cons))
     jet_of = np.repeat(np.arange(n_jets), counts)
 
     jet_pt, jet_eta, jet_phi = jets.pt, jets.eta, jets.phi
-    p_eta, p_phi = rec.eta_phi(idx)
-    q = charge[idx]
+    p_eta, p_phi = objs.eta_phi(idx)
+    q = objs.charge[idx]
     charged = q != 0
-    absid = np.abs(rec.id[idx])
+    absid = np.abs(objs.pid[idx])
     is_e, is_mu, is_gamma = absid == 11, absid == 13, absid == 22
+    src = objs.truth[idx]  # record index of the particle (−1: calorimeter cell)
 
     # --- tracking truth and impact parameters ------------------------------------------
     origin = np.full(len(idx), -1, np.int32)
     vtx = np.full(len(idx), -1, np.int32)
     trk = np.nonzero(charged)[0]
-    org, ancestor = truth.track_origins(rec, idx[trk], truth.weak_mask(rec, tau0))
+    org, ancestor = truth.track_origins(rec, src[trk], truth.weak_mask(rec, tau0))
     origin[trk] = org
     vtx[trk] = truth.vertex_labels(jet_of[trk], ancestor)
 
-    ev = rec.event[idx]
+    ev = objs.event[idx]
+    at = np.maximum(src, 0)
+    res = {} if detector is None else {"d0_terms": detector.d0_res_mm,
+                                       "dz_terms": detector.dz_res_mm}  # fmt: skip
     ip = tracks.impact_parameters(
-        rec.px[idx], rec.py[idx], rec.pz[idx], rec.vx[idx], rec.vy[idx], rec.vz[idx],
-        beam[ev, 0], beam[ev, 1], charged, smear_rng,
+        objs.px[idx], objs.py[idx], objs.pz[idx], rec.vx[at], rec.vy[at], rec.vz[at],
+        beam[ev, 0], beam[ev, 1], charged, smear_rng, **res,
     )  # fmt: skip
 
     particle = {
-        "part_px": rec.px[idx],
-        "part_py": rec.py[idx],
-        "part_pz": rec.pz[idx],
-        "part_energy": rec.e[idx],
+        "part_px": objs.px[idx],
+        "part_py": objs.py[idx],
+        "part_pz": objs.pz[idx],
+        "part_energy": objs.e[idx],
         "part_deta": p_eta - jet_eta[jet_of],
         "part_dphi": np.mod(p_phi - jet_phi[jet_of] + np.pi, 2 * np.pi) - np.pi,
         "part_charge": q,

@@ -2,7 +2,9 @@
 
 ``generate_dataset(["QCD", "Hbb"], 10_000, "out/", seed=1, workers=4, chunk_size=5000)``
 writes ``out/QCD_000.root``, ``out/QCD_001.root``, ``out/Hbb_000.root``, … and
-``out/manifest.json`` (settings, seed, versions, per-file jet and event counts).
+``out/manifest.json`` (options, physics settings, seed, versions, per-file jet and event
+counts). Options: the jet radius and pT/η window (:class:`~.processes.JetSelection`), the
+Pythia tune and the detector (``"none"``: particle level, the default; ``"cms"``, …).
 
 * **Reproducible:** chunk ``i`` of class ``c`` is generated from ``(seed, c, i)`` alone, so
   its content does not depend on the number of workers or on which chunks ran before.
@@ -30,6 +32,8 @@ from typing import Any
 
 from jetfm.errors import JetFMError
 from jetfm.generation import processes, tracks
+from jetfm.generation.detector import DetectorSettings, get_detector
+from jetfm.generation.processes import DEFAULT_SELECTION, DEFAULT_TUNE, JetSelection
 from jetfm.generation.writer import RootWriter, write_json_atomic
 
 MANIFEST = "manifest.json"
@@ -59,24 +63,59 @@ def plan_chunks(classes: Sequence[str], jets_per_class: int, chunk_size: int) ->
     ]
 
 
-def physics_settings() -> dict[str, Any]:
+def _detector(detector: str | DetectorSettings | None) -> DetectorSettings | None:
+    return detector if isinstance(detector, DetectorSettings) else get_detector(detector)
+
+
+def options_record(
+    selection: JetSelection = DEFAULT_SELECTION,
+    tune: int = DEFAULT_TUNE,
+    detector: str | DetectorSettings | None = None,
+) -> dict[str, Any]:
+    """The generation options as written to the manifest (``options``)."""
+    settings = _detector(detector)
+    return {
+        "detector": "none" if settings is None else settings.name,
+        "radius": selection.radius,
+        "pt_min": selection.pt_min,
+        "pt_max": selection.pt_max,
+        "eta_max": selection.abs_eta_max,
+        "tune": int(tune),
+    }
+
+
+def physics_settings(
+    selection: JetSelection = DEFAULT_SELECTION,
+    tune: int = DEFAULT_TUNE,
+    detector: str | DetectorSettings | None = None,
+) -> dict[str, Any]:
     """Everything that fixes a chunk's content besides (seed, class, chunk, n_jets)."""
+    settings = _detector(detector)
+    r = selection.radius
+    ip_d0 = tracks.D0_RES_MM if settings is None else settings.d0_res_mm
+    ip_dz = tracks.DZ_RES_MM if settings is None else settings.dz_res_mm
     return {
         "ecm_gev": processes.ECM,
-        "jet_algorithm": f"anti-kt R={processes.JET_R}",
-        "jet_pt_gev": [processes.JET_PT_MIN, processes.JET_PT_MAX],
-        "jet_abs_eta_max": processes.JET_ABS_ETA_MAX,
-        "match_dr": processes.MATCH_DR,
+        "jet_algorithm": f"anti-kt R={r}",
+        "jet_pt_gev": [selection.pt_min, selection.pt_max],
+        "jet_abs_eta_max": selection.abs_eta_max,
+        "match_dr": selection.match_dr,
         "max_particles": processes.MAX_PARTICLES,
-        "softdrop": {"beta": 0.0, "z_cut": 0.1, "R0": processes.JET_R},
-        "nsubjettiness": {"beta": 1.0, "R0": processes.JET_R, "measure": "normalized"},
+        "softdrop": {"beta": 0.0, "z_cut": 0.1, "R0": r},
+        "nsubjettiness": {"beta": 1.0, "R0": r, "measure": "normalized"},
         "impact_parameters": {
             "beam_spot_xy_mm": tracks.BEAM_SPOT_XY_MM,
-            "d0_resolution_mm": list(tracks.D0_RES_MM),
-            "dz_resolution_mm": list(tracks.DZ_RES_MM),
+            "d0_resolution_mm": list(ip_d0),
+            "dz_resolution_mm": list(ip_dz),
         },
+        "tune_pp": int(tune),
+        "detector": None if settings is None else settings.to_dict(),
         "pythia": {
-            name: [s for s in processes.pythia_settings(spec, 0) if not s.startswith("Random:seed")]
+            name: [
+                s
+                for s in processes.pythia_settings(spec, 0, selection=selection, tune=tune)
+                if not s.startswith("Random:seed")
+            ]
             for name, spec in processes.PROCESSES.items()
         },
     }
@@ -94,18 +133,29 @@ def _versions() -> dict[str, str]:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What ``jetfm generate`` lets one choose besides classes, counts and seed."""
+
+    selection: JetSelection = DEFAULT_SELECTION
+    tune: int = DEFAULT_TUNE
+    detector: str | DetectorSettings | None = None
+
+
 def generate_chunk(
     chunk: Chunk,
     seed: int,
     out_dir: str | Path,
     labels: tuple[str, ...] = processes.SUPPORTED_CLASSES,
     progress: Callable[[int], None] | None = None,
+    options: Options = Options(),
 ) -> dict[str, Any]:
     """Generate and write one chunk; returns its manifest entry."""
     from jetfm.generation.pythia import JetGenerator
 
     start = time.perf_counter()
-    gen = JetGenerator(chunk.jet_class, seed, chunk.index, labels)
+    gen = JetGenerator(chunk.jet_class, seed, chunk.index, labels, selection=options.selection,
+                       tune=options.tune, detector=options.detector)  # fmt: skip
     with RootWriter(Path(out_dir) / chunk.filename) as writer:
         for cols in gen.batches(chunk.n_jets):
             writer.write(cols)
@@ -129,12 +179,16 @@ def _init_worker(q) -> None:
     _QUEUE = q
 
 
-def _worker(chunk: Chunk, seed: int, out_dir: str, labels: tuple[str, ...]) -> dict[str, Any]:
-    return generate_chunk(chunk, seed, out_dir, labels, progress=_QUEUE.put)
+def _worker(
+    chunk: Chunk, seed: int, out_dir: str, labels: tuple[str, ...], options: Options
+) -> dict[str, Any]:
+    return generate_chunk(chunk, seed, out_dir, labels, progress=_QUEUE.put, options=options)
 
 
 # --- manifest ------------------------------------------------------------------------------
-def _load_manifest(path: Path, seed: int, chunk_size: int) -> dict[str, Any] | None:
+def _load_manifest(
+    path: Path, seed: int, chunk_size: int, physics: dict[str, Any]
+) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
@@ -142,15 +196,16 @@ def _load_manifest(path: Path, seed: int, chunk_size: int) -> dict[str, Any] | N
         same = (
             manifest["seed"] == seed
             and manifest["chunk_size"] == chunk_size
-            and manifest["physics"] == json.loads(json.dumps(physics_settings()))
+            and manifest["physics"] == json.loads(json.dumps(physics))
         )
     except (ValueError, KeyError, TypeError) as err:
         raise JetFMError(f"{path}: unreadable generation manifest ({err})") from None
     if not same:
         raise JetFMError(
             f"{path}: this directory holds a dataset generated with other settings (seed "
-            f"{manifest.get('seed')}, chunk size {manifest.get('chunk_size')}); use the same "
-            "--seed/--chunk-size to resume, or a new --out directory"
+            f"{manifest.get('seed')}, chunk size {manifest.get('chunk_size')}, options "
+            f"{manifest.get('options')}); use the same --seed/--chunk-size and options to "
+            "resume, or a new --out directory"
         )
     return manifest
 
@@ -163,6 +218,10 @@ def generate_dataset(
     workers: int = 1,
     chunk_size: int = 10_000,
     progress: bool = True,
+    *,
+    selection: JetSelection = DEFAULT_SELECTION,
+    tune: int = DEFAULT_TUNE,
+    detector: str | DetectorSettings | None = None,
 ) -> dict[str, Any]:
     """Generate (or finish) a dataset; returns the manifest.
 
@@ -173,6 +232,11 @@ def generate_dataset(
         seed: master seed; with the class and chunk index it fixes every file's content.
         workers: processes running chunks in parallel.
         progress: show a tqdm bar.
+        selection: jet radius and pT/η window (default: R = 0.8, 500–1000 GeV, |η| < 2).
+        tune: Pythia ``Tune:pp`` (default 14, Monash 2013: Pythia's own default).
+        detector: ``None``/``"none"`` (particle level, the default), a name from
+            :data:`~jetfm.generation.detector.DETECTORS` or a
+            :class:`~jetfm.generation.detector.DetectorSettings`.
     """
     from jetfm.generation import require_extra
 
@@ -185,16 +249,21 @@ def generate_dataset(
             "jets_per_class, chunk_size and workers must be positive integers "
             f"(got {jets_per_class}, {chunk_size}, {workers})"
         )
+    _detector(detector)  # an unknown name or tune fails before anything is written
+    tune = processes.check_tune(tune)
+    options = Options(selection, tune, detector)
+    physics = physics_settings(selection, tune, detector)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
-    manifest = _load_manifest(manifest_path, seed, chunk_size) or {
+    manifest = _load_manifest(manifest_path, seed, chunk_size, physics) or {
         "format": MANIFEST_FORMAT,
         "generator": "jetfm.generation (Pythia 8 + FastJet)",
         "seed": seed,
         "chunk_size": chunk_size,
         "labels": list(processes.SUPPORTED_CLASSES),
-        "physics": physics_settings(),
+        "options": options_record(selection, tune, detector),
+        "physics": physics,
         "files": {},
     }
     manifest.update(classes=classes, jets_per_class=jets_per_class, versions=_versions())
@@ -224,19 +293,19 @@ def generate_dataset(
     with bar:
         if workers == 1 or len(todo) <= 1:
             for c in todo:
-                finish(generate_chunk(c, seed, out, labels, progress=bar.update))
+                finish(generate_chunk(c, seed, out, labels, bar.update, options))
         else:
-            _run_parallel(todo, seed, out, labels, min(workers, len(todo)), bar, finish)
+            _run_parallel(todo, seed, out, labels, options, min(workers, len(todo)), bar, finish)
     return manifest
 
 
-def _run_parallel(todo, seed, out, labels, workers, bar, finish) -> None:
+def _run_parallel(todo, seed, out, labels, options, workers, bar, finish) -> None:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                   initargs=(q,))  # fmt: skip
     try:
-        pending = {pool.submit(_worker, c, seed, str(out), labels) for c in todo}
+        pending = {pool.submit(_worker, c, seed, str(out), labels, options) for c in todo}
         while pending:
             done, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
             _drain(q, bar)

@@ -2,24 +2,44 @@
 
 All events of a batch are clustered in one C++ call; substructure is computed by treating
 every selected jet's constituents as one "event": Cambridge/Aachen reclustering, soft drop
-(β = 0, z_cut = 0.1, R0 = 0.8, from fastjet-contrib) and N-subjettiness τ1..τ3 (β = 1,
-normalised measure, one-pass kT axes), again one C++ call per batch.
+(β = 0, z_cut = 0.1, R0 = jet radius, from fastjet-contrib) and N-subjettiness τ1..τ3
+(β = 1, normalised measure, one-pass kT axes, R0 = jet radius), again one C++ call per
+batch.
+
+The inputs are any flat four-vector columns sorted by event (:class:`FourVectors`): the
+generator's particles (:class:`~jetfm.generation.record.EventRecord`) or detector objects
+(:class:`~jetfm.generation.objects.Objects`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Protocol
 
 import awkward as ak
 import fastjet
 import numpy as np
 
 from jetfm.generation.processes import JET_R
-from jetfm.generation.record import EventRecord
 
-# C/A radius for reclustering: anti-kT R = 0.8 constituents are at most 1.6 apart, so with
-# R = 2 nothing merges with the beam and exclusive_jets(1) is the whole jet.
-_RECLUSTER_R = 2.0
+
+class FourVectors(Protocol):
+    """Flat four-momentum columns (GeV) with each entry's event index, sorted by event."""
+
+    event: np.ndarray
+    px: np.ndarray
+    py: np.ndarray
+    pz: np.ndarray
+    e: np.ndarray
+
+    @property
+    def n_events(self) -> int: ...
+
+
+def _recluster_r(radius: float) -> float:
+    # C/A radius for reclustering: anti-kT constituents are at most ~2R apart, so with
+    # 2.5 R (at least 2) nothing merges with the beam and exclusive_jets(1) is the whole jet.
+    return max(2.0, 2.5 * radius)
 
 
 @dataclasses.dataclass
@@ -59,7 +79,7 @@ class Jets:
         )
 
 
-def _four_vectors(rec: EventRecord, idx: np.ndarray, counts: np.ndarray) -> ak.Array:
+def _four_vectors(rec: FourVectors, idx: np.ndarray, counts: np.ndarray) -> ak.Array:
     """Jagged (per ``counts``) px/py/pz/E records of the particles ``idx``."""
     return ak.unflatten(
         ak.zip({"px": rec.px[idx], "py": rec.py[idx], "pz": rec.pz[idx], "E": rec.e[idx]}),
@@ -67,12 +87,12 @@ def _four_vectors(rec: EventRecord, idx: np.ndarray, counts: np.ndarray) -> ak.A
     )
 
 
-def cluster(rec: EventRecord, particles: np.ndarray, min_pt: float) -> Jets:
-    """Anti-kT (R = 0.8) jets above ``min_pt`` from the given particles (global indices,
-    sorted by event)."""
+def cluster(rec: FourVectors, particles: np.ndarray, min_pt: float, radius: float = JET_R) -> Jets:
+    """Anti-kT jets of ``radius`` above ``min_pt`` from the given entries of ``rec`` (global
+    indices, sorted by event)."""
     counts = np.bincount(rec.event[particles], minlength=rec.n_events)
     events = _four_vectors(rec, particles, counts)
-    seq = fastjet.ClusterSequence(events, fastjet.JetDefinition(fastjet.antikt_algorithm, JET_R))
+    seq = fastjet.ClusterSequence(events, fastjet.JetDefinition(fastjet.antikt_algorithm, radius))
     jets = seq.inclusive_jets(min_pt)
     local = seq.constituent_index(min_pt)  # event * jet * index into that event's particles
     n_jets = ak.to_numpy(ak.num(jets, axis=1))
@@ -93,22 +113,24 @@ def cluster(rec: EventRecord, particles: np.ndarray, min_pt: float) -> Jets:
     )
 
 
-def substructure(rec: EventRecord, constituents: ak.Array) -> dict[str, np.ndarray]:
-    """Soft-drop mass and τ1, τ2, τ3 of each jet (rows of ``constituents``)."""
+def substructure(
+    rec: FourVectors, constituents: ak.Array, radius: float = JET_R
+) -> dict[str, np.ndarray]:
+    """Soft-drop mass and τ1, τ2, τ3 of each jet (rows of ``constituents``), R0 = ``radius``."""
     if len(constituents) == 0:
         return {k: np.zeros(0, np.float32) for k in ("sdmass", "tau1", "tau2", "tau3")}
     idx = ak.to_numpy(ak.flatten(constituents))
     events = _four_vectors(rec, idx, ak.to_numpy(ak.num(constituents, axis=1)))
     seq = fastjet.ClusterSequence(
-        events, fastjet.JetDefinition(fastjet.cambridge_algorithm, _RECLUSTER_R)
+        events, fastjet.JetDefinition(fastjet.cambridge_algorithm, _recluster_r(radius))
     )
-    sd = seq.exclusive_jets_softdrop_grooming(njets=1, beta=0.0, symmetry_cut=0.1, R0=JET_R)
+    sd = seq.exclusive_jets_softdrop_grooming(njets=1, beta=0.0, symmetry_cut=0.1, R0=radius)
     taus = seq.njettiness(
         measure_definition="NormalizedMeasure",
         axes_definition="OnePass_KT_Axes",
         njets=[1, 2, 3],
         beta=1.0,
-        R0=JET_R,
+        R0=radius,
     )
     taus = np.asarray(ak.to_numpy(taus), np.float32).reshape(len(constituents), 3)
     return {

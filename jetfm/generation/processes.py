@@ -3,7 +3,8 @@
 Every class is one hard process with forced decays, so that (almost) every event contains
 the object we want, and a :class:`ProcessSpec` that says how to recognise a jet of that
 class in the event record: which resonance (PDG id) and which of its decay products must
-lie within ΔR < 0.8 of the jet axis. QCD jets are matched to an outgoing hard parton.
+lie within ΔR < R (the jet radius) of the jet axis. QCD jets are matched to an outgoing
+hard parton.
 
 The names are the JetClass names of :data:`jetfm.data.schema.JETCLASS_LABELS`;
 :data:`SUPPORTED_CLASSES` keeps JetClass order and is the label set of every file written.
@@ -15,16 +16,25 @@ import dataclasses
 
 from jetfm.data.schema import JETCLASS_LABELS
 
-#: Centre-of-mass energy (GeV) and the jet selection shared by every class.
+#: Centre-of-mass energy (GeV) and the default jet selection (see :class:`JetSelection`).
 ECM = 13_000.0
 JET_R = 0.8
 JET_PT_MIN, JET_PT_MAX, JET_ABS_ETA_MAX = 500.0, 1000.0, 2.0
 MATCH_DR = 0.8
 MAX_PARTICLES = 128
+#: Largest jet radius and |η| limit accepted (the tracker ends at |η| = 2.5).
+MAX_RADIUS, MAX_ABS_ETA = 1.0, 2.5
 
-#: Lower cut on the hard-process pT (GeV): a 500 GeV jet needs a ~450+ GeV parent (for the
-#: resonances, pT̂ is the boson/top pT). Lower wastes events below the jet-pT window.
-PTHAT_MIN = 450.0
+#: Lower cut on the hard-process pT as a fraction of the jet-pT minimum: a 500 GeV jet needs
+#: a ~450+ GeV parent (for the resonances, pT̂ is the boson/top pT). Lower wastes events
+#: below the jet-pT window.
+PTHAT_FRACTION = 0.9
+PTHAT_MIN = PTHAT_FRACTION * JET_PT_MIN
+
+#: Pythia's default pp tune (``Tune:pp = 14``, Monash 2013), written explicitly.
+DEFAULT_TUNE = 14
+#: ``Tune:pp`` values Pythia 8.3 accepts (1 … 33; see its "Tunes" page).
+TUNE_RANGE = (1, 33)
 
 #: Settings used for every class. Decays of particles with cτ > 10 mm are switched off
 #: (K0S, Λ, π± stay stable, as in a detector's tracker volume). Only printing, event
@@ -45,6 +55,41 @@ _LEPTONS = "11 13 15"
 
 
 @dataclasses.dataclass(frozen=True)
+class JetSelection:
+    """Jet definition and window: anti-kT ``radius``, ``pt_min < pT < pt_max`` (GeV),
+    ``|η| < abs_eta_max``. Truth matching uses ΔR < ``radius``; soft drop and
+    N-subjettiness use ``R0 = radius``; Pythia's pT̂ cut is ``0.9 · pt_min``."""
+
+    radius: float = JET_R
+    pt_min: float = JET_PT_MIN
+    pt_max: float = JET_PT_MAX
+    abs_eta_max: float = JET_ABS_ETA_MAX
+
+    def __post_init__(self) -> None:
+        from jetfm.errors import JetFMError
+
+        if not 0 < self.radius <= MAX_RADIUS:
+            raise JetFMError(f"jet radius must be in (0, {MAX_RADIUS}], got {self.radius}")
+        if not 0 < self.pt_min < self.pt_max:
+            raise JetFMError(
+                f"jet pT window must satisfy 0 < pt_min < pt_max, got {self.pt_min}–{self.pt_max}"
+            )
+        if not 0 < self.abs_eta_max <= MAX_ABS_ETA:
+            raise JetFMError(f"jet |η| limit must be in (0, {MAX_ABS_ETA}], got {self.abs_eta_max}")
+
+    @property
+    def match_dr(self) -> float:
+        return self.radius
+
+    @property
+    def pthat_min(self) -> float:
+        return PTHAT_FRACTION * self.pt_min
+
+
+DEFAULT_SELECTION = JetSelection()
+
+
+@dataclasses.dataclass(frozen=True)
 class ProcessSpec:
     """How to generate and recognise one jet class.
 
@@ -58,7 +103,6 @@ class ProcessSpec:
     settings: tuple[str, ...]
     resonance: int = 0
     daughters: str = "all"
-    pthat_min: float = PTHAT_MIN
 
 
 def _higgs(decay_ids: str) -> tuple[str, ...]:
@@ -130,11 +174,31 @@ def get_process(name: str) -> ProcessSpec:
         ) from None
 
 
-def pythia_settings(spec: ProcessSpec, seed: int) -> list[str]:
-    """The full list of ``readString`` lines for one Pythia instance."""
+def check_tune(tune: int) -> int:
+    """``tune`` if Pythia accepts it as ``Tune:pp``, else a clear error."""
+    from jetfm.errors import JetFMError
+
+    lo, hi = TUNE_RANGE
+    if not lo <= int(tune) <= hi:
+        raise JetFMError(f"Pythia tune (Tune:pp) must be in {lo}…{hi}, got {tune}")
+    return int(tune)
+
+
+def pythia_settings(
+    spec: ProcessSpec,
+    seed: int,
+    *,
+    selection: JetSelection = DEFAULT_SELECTION,
+    tune: int = DEFAULT_TUNE,
+) -> list[str]:
+    """The full list of ``readString`` lines for one Pythia instance.
+
+    ``Tune:pp`` comes first, so that no later setting is overwritten by the tune.
+    """
     return [
+        f"Tune:pp = {int(tune)}",
         *COMMON_SETTINGS,
         f"Random:seed = {seed}",
-        f"PhaseSpace:pTHatMin = {spec.pthat_min}",
+        f"PhaseSpace:pTHatMin = {selection.pthat_min}",
         *spec.settings,
     ]

@@ -5,9 +5,10 @@
 batch is analysed with numpy/awkward/FastJet in a handful of array operations
 (:mod:`jetfm.generation.analysis`), so Python costs nothing per particle.
 
-Reproducibility: the Pythia seed and the numpy generator (beam spot, impact-parameter
-smearing) are both derived from ``(seed, class, chunk)`` with :class:`numpy.random.SeedSequence`;
-the same triple always gives the same jets.
+Reproducibility: the Pythia seed and the numpy generators (beam spot, impact-parameter
+smearing, detector simulation) are all derived from ``(seed, class, chunk)`` with
+:class:`numpy.random.SeedSequence`; the same triple (and the same options) always gives the
+same jets, and a detector-level run sees the same Pythia events as a particle-level one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ import numpy as np
 
 from jetfm.errors import JetFMError
 from jetfm.generation.analysis import analyse
-from jetfm.generation.processes import SUPPORTED_CLASSES, get_process, pythia_settings
+from jetfm.generation.detector import DetectorSettings, get_detector
+from jetfm.generation.processes import (
+    DEFAULT_SELECTION,
+    DEFAULT_TUNE,
+    SUPPORTED_CLASSES,
+    JetSelection,
+    get_process,
+    pythia_settings,
+)
 from jetfm.generation.record import ParticleTable, from_batch
 
 _PYTHIA_SEED_MAX = 900_000_000  # Pythia's Random:seed range is 1 … 900 000 000
@@ -63,6 +72,10 @@ class JetGenerator:
         seed: user seed; with ``chunk`` it fixes the Pythia and smearing seeds.
         chunk: index of the independent stream (one per output file).
         labels: label branches to write (default: every supported class).
+        selection: jet radius and pT/η window.
+        tune: Pythia ``Tune:pp`` number.
+        detector: a detector name (``"cms"``, …) or settings; ``None``/``"none"`` for
+            particle level.
     """
 
     def __init__(
@@ -71,15 +84,25 @@ class JetGenerator:
         seed: int,
         chunk: int = 0,
         labels: tuple[str, ...] = SUPPORTED_CLASSES,
+        *,
+        selection: JetSelection = DEFAULT_SELECTION,
+        tune: int = DEFAULT_TUNE,
+        detector: str | DetectorSettings | None = None,
     ) -> None:
         import pythia8mc
 
         self.spec = get_process(jet_class)
         self.labels = tuple(labels)
+        self.selection = selection
+        self.detector = (
+            detector if isinstance(detector, DetectorSettings) else get_detector(detector)
+        )
         pythia_seed, seq = derive_seeds(seed, jet_class, chunk)
-        self.rngs = tuple(np.random.default_rng(s) for s in seq.spawn(2))
+        # beam spot, impact parameters, detector particles, detector cells (spawn(4) starts
+        # with the same two streams as spawn(2): particle-level output does not change)
+        self.rngs = tuple(np.random.default_rng(s) for s in seq.spawn(4))
         self.pythia = pythia8mc.Pythia("", False)
-        for line in pythia_settings(self.spec, pythia_seed):
+        for line in pythia_settings(self.spec, pythia_seed, selection=selection, tune=tune):
             if not self.pythia.readString(line):
                 raise JetFMError(f"Pythia rejected the setting {line!r} ({jet_class})")
         with _quiet_stdout():
@@ -103,7 +126,8 @@ class JetGenerator:
             # only the first batch can print (FastJet's banner, once per process)
             with _quiet_stdout() if self.n_events == 0 else contextlib.nullcontext():
                 raw = self.pythia.nextBatch(self._batch_size(want), "skip")
-                cols = analyse(from_batch(raw), self.spec, self.table, self.rngs, self.labels)
+                cols = analyse(from_batch(raw), self.spec, self.table, self.rngs, self.labels,
+                               self.selection, self.detector)  # fmt: skip
             n = len(cols["jet_pt"])
             self.n_events += len(raw)
             self.n_jets += n
@@ -134,15 +158,26 @@ def concatenate(batches: list[dict], labels: tuple[str, ...] = SUPPORTED_CLASSES
     return ak.zip(cols, depth_limit=1)
 
 
-def generate_jets(jet_class: str, n_jets: int, seed: int, *, chunk: int = 0) -> ak.Array:
+def generate_jets(
+    jet_class: str,
+    n_jets: int,
+    seed: int,
+    *,
+    chunk: int = 0,
+    selection: JetSelection = DEFAULT_SELECTION,
+    tune: int = DEFAULT_TUNE,
+    detector: str | DetectorSettings | None = None,
+) -> ak.Array:
     """Generate ``n_jets`` truth-matched jets of one class.
 
     Returns an awkward array of records whose fields are the JetClass branch names
     (``part_*`` jagged, ``jet_*``, ``label_*``, ``aux_*``). ``generate_jets(c, n, s)``
     equals the first ``n`` jets of chunk 0 of :func:`~jetfm.generation.generate_dataset`
-    with the same seed.
+    with the same seed and options. ``detector`` (``"cms"``, ``"atlas"``, …) gives
+    detector-level jets; the default is particle level.
     """
     from jetfm.generation import require_extra
 
     require_extra()
-    return JetGenerator(jet_class, seed, chunk).generate(n_jets)
+    gen = JetGenerator(jet_class, seed, chunk, selection=selection, tune=tune, detector=detector)
+    return gen.generate(n_jets)

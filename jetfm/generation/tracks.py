@@ -47,18 +47,21 @@ def impact_parameters(
     beam_y: np.ndarray,
     charged: np.ndarray,
     rng: np.random.Generator,
+    d0_terms: tuple[float, float] = D0_RES_MM,
+    dz_terms: tuple[float, float] = DZ_RES_MM,
 ) -> dict[str, np.ndarray]:
     """Smeared d0, dz and their errors (mm) for particles; zeros for neutrals.
 
-    ``beam_x``/``beam_y`` are the primary-vertex offsets of each particle's event.
+    ``beam_x``/``beam_y`` are the primary-vertex offsets of each particle's event;
+    ``d0_terms``/``dz_terms`` the resolution terms (constant, per GeV) of :func:`resolution`.
     """
     pt2 = np.maximum(px**2 + py**2, 1e-12)
     pt = np.sqrt(pt2)
     x, y = vx + beam_x, vy + beam_y
     d0 = (y * px - x * py) / pt
     dz = vz - (vx * px + vy * py) * pz / pt2
-    d0_err = resolution(pt, D0_RES_MM)
-    dz_err = resolution(pt, DZ_RES_MM)
+    d0_err = resolution(pt, d0_terms)
+    dz_err = resolution(pt, dz_terms)
     # (n, 2), not (2, n): the stream then does not depend on how particles are batched
     noise = rng.standard_normal((len(px), 2)).T
     zero = np.zeros_like(pt)

@@ -57,7 +57,7 @@ def candidates(rec: EventRecord, spec: ProcessSpec) -> tuple[np.ndarray, np.ndar
 
     Returns ``(cand, required)``: ``cand`` are global indices of the matched object (the
     resonance's last copy, or a hard parton for QCD), sorted by event; ``required`` is
-    ``(n_cand, 4)`` global indices of everything that must lie within ΔR < 0.8 of the jet,
+    ``(n_cand, 4)`` global indices of everything that must lie within ΔR < R of the jet,
     −1 where unused.
     """
     absid = np.abs(rec.id)
@@ -100,11 +100,12 @@ def match_jets(
     jet_phi: np.ndarray,
     cand: np.ndarray,
     required: np.ndarray,
+    match_dr: float = MATCH_DR,
 ) -> np.ndarray:
     """For each jet, the matched candidate (global index) or −1.
 
     A jet matches a candidate of the same event when every required object is within
-    ΔR < 0.8 of the jet axis; the first such candidate is taken.
+    ΔR < ``match_dr`` (the jet radius) of the jet axis; the first such candidate is taken.
     """
     n_ev = rec.n_events
     per_event = np.bincount(rec.event[cand], minlength=n_ev)
@@ -120,7 +121,7 @@ def match_jets(
     eta, phi = rec.eta_phi(safe.ravel())
     dr = _delta_r(eta.reshape(req.shape), phi.reshape(req.shape), jet_eta[pair_jet, None],
                   jet_phi[pair_jet, None])  # fmt: skip
-    ok = np.all((req < 0) | (dr < MATCH_DR), axis=1)
+    ok = np.all((req < 0) | (dr < match_dr), axis=1)
     matched = np.full(len(jet_event), -1, np.int64)
     jets_ok, first = np.unique(pair_jet[ok], return_index=True)
     matched[jets_ok] = cand[pair_cand[ok][first]]
