@@ -400,12 +400,12 @@ def test_default_schedule_scales_with_the_data():
 
 
 def test_default_run_stops_early_and_restores_the_best_checkpoint(files, tmp_path):
-    train, val = files
-    # 160 training jets: 250 default steps are 25 epochs, which over-fit
-    result = finetune("tiny", "tagging", train, val, tmp_path / "tagger", max_train_jets=160)
+    train, val = files  # 480 training jets
+    # the default schedule, stopping at the first evaluation without improvement
+    result = finetune("tiny", "tagging", train, val, tmp_path / "tagger", early_stopping_patience=1)
     state, args = result.trainer.state, result.trainer.args
-    # the default schedule: batch 16 (a tenth of the jets, at least 16), 250 steps, LR 2e-3
-    assert (args.per_device_train_batch_size, state.max_steps) == (16, 250)
+    # the default schedule: batch 48 (a tenth of the jets), 250 steps, LR 2e-3
+    assert (args.per_device_train_batch_size, state.max_steps) == (48, 250)
     assert args.learning_rate == pytest.approx(2e-3)
     evals = [(h["step"], h["eval_loss"]) for h in state.log_history if "eval_loss" in h]
     during = evals[:-1]  # the last entry is the final evaluation, after the restore
