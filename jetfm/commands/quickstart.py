@@ -19,9 +19,13 @@ HELP = "generate jets, fine-tune the pretrained model as a tagger, evaluate (off
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from jetfm.commands.evaluate import add_style_argument
     from jetfm.option_checks import int_at_least, positive_int, seed
+    from jetfm.defaults import FINETUNE_MODES
+    from jetfm.option_checks import positive_float
     from jetfm.quickstart import (
         DEFAULT_JETS_PER_CLASS,
+        DEFAULT_LR,
         DEFAULT_MAX_STEPS,
+        DEFAULT_MODE,
         DEFAULT_MODEL,
         DEFAULT_OUTPUT,
     )
@@ -45,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pretrained checkpoint (shipped name, folder, Hub id)",
     )
     parser.add_argument(
+        "--mode",
+        choices=FINETUNE_MODES,
+        default=DEFAULT_MODE,
+        help="fine-tuning mode: frozen (the pretrained encoder as it is, pooling and head "
+        "learn; fast) or full (everything learns: about three times slower per step)",
+    )
+    parser.add_argument("--lr", type=positive_float, default=DEFAULT_LR, help="learning rate")
+    parser.add_argument(
         "--batch-size", type=positive_int, default=64, help="jets per training step"
     )
     parser.add_argument(
@@ -67,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         jets_per_class=args.jets_per_class,
         max_steps=args.max_steps,
         batch_size=args.batch_size,
+        lr=args.lr,
+        mode=args.mode,
         workers=args.workers,
         seed=args.seed,
         progress=not args.no_progress,
