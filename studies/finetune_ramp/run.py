@@ -42,9 +42,16 @@ def main() -> None:
                 name = f"{'scratch' if scratch else 'pre'}-{setting}-s{seed}".replace(",", "_")
                 start = time.time()
                 result = finetune(
-                    args.model, "tagging", str(data / "train"), str(data / "val"), out / name,
-                    from_scratch=scratch, seed=seed, backbone_lr_scale=s.get("scale", 1.0),
-                    ramp_fraction=s.get("ramp", 0.1), freeze_fraction=s.get("freeze", 0.1),
+                    args.model,
+                    "tagging",
+                    str(data / "train"),
+                    str(data / "val"),
+                    out / name,
+                    from_scratch=scratch,
+                    seed=seed,
+                    backbone_lr_scale=s.get("scale", 1.0),
+                    ramp_fraction=s.get("ramp", 0.1),
+                    freeze_fraction=s.get("freeze", 0.1),
                     lr=s.get("lr", 2e-3),
                 )
                 hist = result.trainer.state.log_history
@@ -52,12 +59,20 @@ def main() -> None:
                 grad = [h["grad_norm"] for h in hist if "grad_norm" in h and h["step"] > hold]
                 test = evaluate_checkpoint(out / name, str(data / "test"), progress=False)
                 row = {
-                    "name": name, "setting": s, "scratch": scratch, "seed": seed,
-                    "val_curve": [(h["step"], h["eval_loss"], h.get("eval_accuracy"))
-                                  for h in hist if "eval_loss" in h],
+                    "name": name,
+                    "setting": s,
+                    "scratch": scratch,
+                    "seed": seed,
+                    "val_curve": [
+                        (h["step"], h["eval_loss"], h.get("eval_accuracy"))
+                        for h in hist
+                        if "eval_loss" in h
+                    ],
                     "max_grad_norm_after_freeze": max(grad) if grad else None,
-                    "test_accuracy": test["accuracy"], "test_auc": test["auc"],
-                    "steps": result.metrics["steps"], "best_step": result.metrics["best_step"],
+                    "test_accuracy": test["accuracy"],
+                    "test_auc": test["auc"],
+                    "steps": result.metrics["steps"],
+                    "best_step": result.metrics["best_step"],
                     "seconds": round(time.time() - start),
                 }
                 with open(rows, "a") as fh:
