@@ -18,9 +18,8 @@ HELP = "generate jets, fine-tune the pretrained model as a tagger, evaluate (off
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from jetfm.commands.evaluate import add_style_argument
-    from jetfm.option_checks import int_at_least, positive_int, seed
     from jetfm.defaults import FINETUNE_MODES
-    from jetfm.option_checks import positive_float
+    from jetfm.option_checks import int_at_least, positive_float, positive_int, seed
     from jetfm.quickstart import (
         DEFAULT_JETS_PER_CLASS,
         DEFAULT_LR,
