@@ -181,7 +181,7 @@ def test_gpu_session_rehearsal_benchmarks_pretrains_and_packs(tmp_path):
             break
         time.sleep(1)
     assert "PRETRAIN_EXIT 0" in log.read_text(), log.read_text()[-2000:]
-    assert "jets_per_second" in log.read_text()
+    assert "jets-per-second" in log.read_text()
     pack = _gpu_session(tmp_path, "pack", **env)
     assert pack.returncode == 0, pack.stderr
     parts = sorted(out.glob("pack.tgz.part-*"))

@@ -518,9 +518,7 @@ def test_cli_options_shape_the_sample(tmp_path, capsys):
     ],
 )
 def test_cli_rejects_bad_numbers_at_parse_time(tmp_path, capsys, args, message):
-    with pytest.raises(SystemExit) as exit_:
-        main(["generate", "--jets-per-class", "5", "--out", str(tmp_path / "x"), *args])
-    assert exit_.value.code == 2
+    assert main(["generate", "--jets-per-class", "5", "--out", str(tmp_path / "x"), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and err[-1].startswith("jetfm generate: error:")
     assert not (tmp_path / "x").exists()
