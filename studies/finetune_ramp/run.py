@@ -31,12 +31,14 @@ def main() -> None:
     ap.add_argument("--settings", nargs="+", default=["scale=1,ramp=0.1"])
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--scratch", action="store_true", help="also from scratch")
+    ap.add_argument("--only-scratch", action="store_true", help="from scratch only")
     args = ap.parse_args()
     data, out = Path(args.data), Path(args.out)
     rows = out / "rows.jsonl"
     out.mkdir(parents=True, exist_ok=True)
     for seed in range(args.seeds):
-        for scratch in [False, True] if args.scratch else [False]:
+        kinds = [True] if args.only_scratch else [False, True] if args.scratch else [False]
+        for scratch in kinds:
             for setting in args.settings:
                 s = parse(setting)
                 name = f"{'scratch' if scratch else 'pre'}-{setting}-s{seed}".replace(",", "_")
