@@ -116,7 +116,7 @@ def test_a_saved_backbone_keeps_its_statistics_and_fine_tunes(two_class_files, t
     assert result.model.config.num_labels == 2
 
 
-def test_any_checkpoint_fine_tunes_again_with_a_new_head(two_class_files, tmp_path, caplog):
+def test_any_checkpoint_fine_tunes_again_with_a_new_head(two_class_files, tmp_path, caplog, capfd):
     """A 3-class tagger re-fine-tuned on 2 classes, and as a track-ID model: its backbone
     is kept, a new head built, one log line says so."""
     import torch
@@ -140,6 +140,9 @@ def test_any_checkpoint_fine_tunes_again_with_a_new_head(two_class_files, tmp_pa
     third = finetune(str(tmp_path / "tagger3"), "track-id", train, val, tmp_path / "tracks",
                      **FAST)  # fmt: skip
     assert type(third.model).__name__ == "JetFMForTrackID"
+    # the new heads are one log line each, not transformers' table of missing weights
+    printed = "".join(capfd.readouterr())
+    assert "LOAD REPORT" not in printed and "MISSING" not in printed
 
 
 def test_evaluate_writes_its_metrics_where_it_says(two_class_files, tmp_path, monkeypatch, capsys):

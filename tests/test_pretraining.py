@@ -515,7 +515,11 @@ def test_cli_pretrains_every_target_and_round_trips(jetclass_file, tmp_path):
                     "--max-steps", 5, "--keep-checkpoints", *extra) == 0  # fmt: skip
         names = {p.name for p in out.iterdir()}
         assert {"config.json", "model.safetensors", "preprocessor_config.json",
-                "training_args.json", "run_config.json", "checkpoint-4"} <= names  # fmt: skip
+                "training_args.json", "run_config.json", "checkpoint-4",
+                "training_log.csv", "training_curves.png"} <= names  # fmt: skip
+        # the curves show the MPM components beside the total loss
+        log_columns = (out / "training_log.csv").read_text().splitlines()[0].split(",")
+        assert "loss" in log_columns and "target_loss" in log_columns
         assert json.loads((out / "run_config.json").read_text())["global_step"] == 5
         umask = os.umask(0)
         os.umask(umask)
