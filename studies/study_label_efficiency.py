@@ -185,7 +185,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         "freeze_fraction": args.freeze_fraction,
         "layer_lr_decay": layer_lr_decay,
         "seconds": round(seconds, 1),
-    }
+    } | ({"feature_groups": kwargs["feature_groups"]} if "feature_groups" in kwargs else {})
 
 
 # --- the classic baseline: boosted trees on jet observables ---------------------------------
