@@ -93,7 +93,9 @@ def test_top_labels_kept_and_the_source_checked(testbed, pythia_dir, tmp_path):
         shutil.copy(pythia_dir / name, src / name)
     (src / "manifest.json").write_text(json.dumps(gen))
     out = tmp_path / "top"
-    manifest = testbed.prepare(src, out, "top", train=200, val=50, min_test=100, seed=1)
+    manifest = testbed.prepare(src, out, "top", train=200, val=50, min_test=100, seed=1,
+                               pretraining_record=["seeds=7+8,tune=21,detector=atlas"])  # fmt: skip
+    assert manifest["pretraining_checked"][0]["seeds"] == [7, 8]
     splits = _read(out)
     assert {s: v["n_jets"] for s, v in manifest["splits"].items()} == {
         "train": 200, "val": 50, "test": 150}  # fmt: skip
@@ -126,5 +128,8 @@ def test_top_labels_kept_and_the_source_checked(testbed, pythia_dir, tmp_path):
         testbed.prepare(src, tmp_path / "bad", "top", train=10, val=10, min_test=10,
                         pretraining_data=[pythia_dir])  # fmt: skip
     assert not (tmp_path / "bad").exists()
+    with pytest.raises(DataError, match="same Pythia tune 14"):
+        testbed.prepare(src, tmp_path / "bad", "top", train=10, val=10, min_test=10,
+                        pretraining_record=["seeds=7,tune=14,detector=cms"])  # fmt: skip
     with pytest.raises(DataError, match="need at least"):
         testbed.prepare(src, tmp_path / "bad", "top", train=10, val=300, min_test=200)

@@ -20,14 +20,16 @@ at least ``--min-test`` for the test, the training split as large as the rest al
 atomically (a staging folder renamed into place), with ``manifest.json``: the split sizes
 and class counts, the dropped jets, and the source's own generation manifest (seed, Pythia
 tune, detector card), so anyone can check that the test bed shares none of them with the
-pre-training data; ``--pretraining-data`` makes that check here and refuses a test bed
-that shares its seed, its tune or its detector with any pre-training folder.
+pre-training data; ``--pretraining-data`` (folders of generation manifests) and
+``--pretraining-record`` (data known from a model card) make that check here and refuse a
+test bed that shares its seed, its tune or its detector with any pre-training data.
 
 Example::
 
     python studies/foundation/prepare_testbed.py --task top \\
         --source /work/data/shifted/top_r08_550-650 --out /work/data/testbed/top \\
-        --pretraining-data /work/data/pre_det
+        --pretraining-data /work/data/pre_det \\
+        --pretraining-record seeds=101+111+201+301+401+202,tune=14,detector=none
 """
 
 from __future__ import annotations
@@ -173,6 +175,7 @@ def prepare(
     seed: int = 0,
     balanced: bool = False,
     pretraining_data: list[str | Path] | None = None,
+    pretraining_record: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write the test bed of ``task`` (``top`` or ``qg``) from the ``jetfm generate`` folder
     ``source`` into ``out`` (``train/``, ``val/``, ``test/`` with one ``jets.root`` each, and
@@ -183,7 +186,8 @@ def prepare(
         raise JetFMError(f"unknown task {task!r}; choose from {sorted(TASK_CLASSES)}")
     source, out = Path(source).resolve(), Path(out)
     generation, paths = read_source(source)
-    shared = check_disjoint(generation, pretraining_data or [])
+    records = pretraining_records(pretraining_data or [], pretraining_record or [])
+    shared = check_disjoint(generation, records)
     columns, labels, drops = read_jets(paths, task)
     classes = TASK_CLASSES[task]
     absent = [c for i, c in enumerate(classes) if not np.any(labels == i)]
@@ -229,37 +233,61 @@ def prepare(
     return manifest
 
 
-def _generation_facts(manifest: dict[str, Any]) -> tuple[int | None, int | None, str | None]:
-    """(master seed, Pythia tune, detector card) of a generation manifest."""
+def _generation_facts(manifest: dict[str, Any]) -> tuple[int | None, int, str]:
+    """(master seed, Pythia tune, detector card) of a generation manifest; a manifest from
+    before the tune and detector options means Pythia's default tune at particle level."""
+    from jetfm.generation.processes import DEFAULT_TUNE
+
     options = manifest.get("options", {})
-    tune = options.get("tune", manifest.get("physics", {}).get("tune_pp"))
+    tune = options.get("tune", manifest.get("physics", {}).get("tune_pp", DEFAULT_TUNE))
     detector = options.get("detector")
     return manifest.get("seed"), tune, detector if detector is not None else "none"
 
 
-def check_disjoint(generation: dict[str, Any], pretraining: list[str | Path]) -> list[dict]:
-    """Compare the test bed's generation seed / tune / detector with every ``manifest.json``
-    under the ``pretraining`` folders; DataError when any of the three is shared. Returns what was compared (for the manifest)."""
-    seed, tune, detector = _generation_facts(generation)
-    checked = []
-    for root in pretraining:
+def parse_record(text: str) -> dict[str, Any]:
+    """A ``--pretraining-record`` (``seeds=301+401,tune=14,detector=none``): pre-training
+    data known from its model card rather than a manifest on this machine."""
+    try:
+        fields = dict(item.split("=", 1) for item in text.split(","))
+        return {"source": f"--pretraining-record {text}",
+                "seeds": [int(x) for x in fields["seeds"].split("+")],
+                "tune": int(fields["tune"]), "detector": fields["detector"]}  # fmt: skip
+    except (KeyError, ValueError):
+        raise JetFMError(
+            f"--pretraining-record {text!r}: expected seeds=S1+S2+...,tune=T,detector=D"
+        ) from None
+
+
+def pretraining_records(folders: list[str | Path], records: list[str]) -> list[dict[str, Any]]:
+    """``{source, seeds, tune, detector}`` of every generation ``manifest.json`` under the
+    ``folders`` and of every ``--pretraining-record``."""
+    out = [parse_record(text) for text in records]
+    for root in folders:
         found = sorted(Path(root).rglob("manifest.json"))
         if not found:
             raise DataError(f"--pretraining-data {root}: no manifest.json under it")
         for path in found:
             other = json.loads(path.read_text())
-            if "files" not in other:  # e.g. a test bed's own manifest
+            if "files" not in other or "splits" in other:  # not a generation manifest
                 continue
-            o_seed, o_tune, o_detector = _generation_facts(other)
-            checked.append({"manifest": str(path), "seed": o_seed, "tune": o_tune,
-                            "detector": o_detector})  # fmt: skip
-            if o_seed == seed:
-                raise DataError(f"{path}: pre-training data of the same generator seed {seed}")
-            if o_tune == tune:
-                raise DataError(f"{path}: pre-training data of the same Pythia tune {tune}")
-            if o_detector == detector:
-                raise DataError(f"{path}: pre-training data of the same detector {detector!r}")
-    return checked
+            seed, tune, detector = _generation_facts(other)
+            out.append({"source": str(path), "seeds": [seed], "tune": tune, "detector": detector})
+    return out
+
+
+def check_disjoint(generation: dict[str, Any], pretraining: list[dict[str, Any]]) -> list[dict]:
+    """DataError when the test bed's generation seed, tune or detector is one of any
+    pre-training record (:func:`pretraining_records`); returns the records (for the
+    manifest)."""
+    seed, tune, detector = _generation_facts(generation)
+    for rec in pretraining:
+        if seed in rec["seeds"]:
+            raise DataError(f"{rec['source']}: pre-training data of the same generator seed {seed}")
+        if rec["tune"] == tune:
+            raise DataError(f"{rec['source']}: pre-training data of the same Pythia tune {tune}")
+        if rec["detector"] == detector:
+            raise DataError(f"{rec['source']}: pre-training data of the same detector {detector!r}")
+    return pretraining
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,11 +304,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretraining-data", action="append", default=[],
                         help="a folder of pre-training data (manifest.json files under it): "
                         "refuse a shared seed, tune or detector (repeatable)")  # fmt: skip
+    parser.add_argument("--pretraining-record", action="append", default=[],
+                        help="pre-training data known from a model card, e.g. "
+                        "seeds=101+111+201+301+401,tune=14,detector=none (repeatable)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         manifest = prepare(args.source, args.out, args.task, train=args.train, val=args.val,
                            min_test=args.min_test, seed=args.seed, balanced=args.balance,
-                           pretraining_data=args.pretraining_data)  # fmt: skip
+                           pretraining_data=args.pretraining_data,
+                           pretraining_record=args.pretraining_record)  # fmt: skip
     except JetFMError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -289,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.out}: {args.task} ({splits}); dropped {manifest['dropped']['total']}; "
           f"source seed {manifest['generation'].get('seed')}, tune {opts.get('tune')}, "
           f"detector {opts.get('detector')}; {len(manifest['pretraining_checked'])} "
-          "pre-training manifests checked")  # fmt: skip
+          "pre-training sources checked")  # fmt: skip
     return 0
 
 
