@@ -133,3 +133,46 @@ def test_top_labels_kept_and_the_source_checked(testbed, pythia_dir, tmp_path):
                         pretraining_record=["seeds=7,tune=14,detector=cms"])  # fmt: skip
     with pytest.raises(DataError, match="need at least"):
         testbed.prepare(src, tmp_path / "bad", "top", train=10, val=300, min_test=200)
+
+
+def _row(model: str, labels: int, seed: int, acc: float, val: float, lr: float | None) -> dict:
+    study = "bdt" if model == "bdt" else "main"
+    key = f"{study}:{model}:tagging:{labels}:{seed}" + ("" if lr is None else f":lr{lr:g}")
+    row = {"study": study, "model": model, "task": "tagging", "labels": labels, "seed": seed,
+           "accuracy": acc, "key": key}  # fmt: skip
+    return row if lr is None else row | {"lr": lr, "val": {"accuracy": val}}
+
+
+def test_targets_use_the_lr_chosen_on_validation_and_every_seed():
+    spec = importlib.util.spec_from_file_location("run_testbed", SCRIPT.parent / "run_testbed.py")
+    driver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(driver)
+    study = driver.load_study()
+
+    def rows(pre_acc: tuple, scratch_acc: tuple) -> list[dict]:
+        out = []
+        for seed, (pre, scr) in enumerate(zip(pre_acc, scratch_acc, strict=True)):
+            out += [_row("pre", 1000, seed, pre, 0.80, 1e-3),
+                    # a better test accuracy at an LR that validation does not choose
+                    _row("pre", 1000, seed, 0.99, 0.70, 2e-3),
+                    _row("scratch", 1000, seed, scr, 0.75, 1e-3),
+                    _row("scratch", 1000, seed, 0.60, 0.60, 2e-3),
+                    _row("scratch", 10000, seed, 0.79, 0.79, 1e-3),
+                    _row("bdt", 1000, seed, 0.70, 0.0, None)]  # fmt: skip
+        return out
+
+    ahead = rows((0.80, 0.81, 0.82), (0.74, 0.74, 0.74))
+    tables = {task: driver.task_table(study, ahead) for task in driver.TASKS}
+    cell = tables["top"]["pre"]["1000"]
+    assert cell["lr"] == 1e-3 and cell["mean"] == pytest.approx(0.81)
+    assert cell["seeds"] == {0: 0.80, 1: 0.81, 2: 0.82}
+    checks = driver.check_targets(tables, ["pre"], 1000, 10000)["pre"]
+    assert [c["met"] for c in checks.values()] == [True, True, True, True]
+    # one seed behind scratch: the mean gain stays ≥ 5 points, "every seed" fails
+    tables["qg"] = driver.task_table(study, rows((0.80, 0.81, 0.74), (0.70, 0.70, 0.75)))
+    checks = driver.check_targets(tables, ["pre"], 1000, 10000)["pre"]
+    assert [c["met"] for c in checks.values()] == [True, False, True, True]
+    assert "ahead on 2/3 seeds" in list(checks.values())[1]["detail"]
+    # one task not run: the both-task targets are not measured, not met
+    checks = driver.check_targets({"top": tables["top"]}, ["pre"], 1000, 10000)["pre"]
+    assert [c["met"] for c in checks.values()] == [None, None, None, True]
