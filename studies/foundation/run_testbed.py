@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for task in args.tasks.split(","):
             task_argv = study_argv(args, task, passthrough)
             with open(out / "commands.txt", "a") as fh:
-                fh.write(f"python {STUDY.relative_to(STUDY.parents[1].parent)} "
+                fh.write(f"python {STUDY.relative_to(STUDY.parents[1])} "
                          f"{shlex.join(task_argv)}\n")  # fmt: skip
             print(f"== {task}: study_label_efficiency.py {shlex.join(task_argv)}", flush=True)
             study.main(task_argv)
