@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from jetfm.atomic import write_text
+from jetfm.errors import DataError
 
 STUDY = Path(__file__).resolve().parent.parent / "study_label_efficiency.py"
 TASKS = ("top", "qg")
@@ -73,15 +74,15 @@ def study_argv(args: argparse.Namespace, task: str, passthrough: list[str]) -> l
 
 
 def check_testbed(testbed: Path, task: str, labels: list[int]) -> dict[str, Any]:
-    """The task's test-bed manifest; SystemExit when it is missing or its training split is
+    """The task's test-bed manifest; DataError when it is missing or its training split is
     smaller than the largest label count (that run would silently use fewer labels)."""
     path = testbed / task / "manifest.json"
     if not path.is_file():
-        raise SystemExit(f"{path}: missing; write the test bed with prepare_testbed.py first")
+        raise DataError(f"{path}: missing; write the test bed with prepare_testbed.py first")
     manifest = json.loads(path.read_text())
     n_train = manifest["splits"]["train"]["n_jets"]
     if max(labels) > n_train:
-        raise SystemExit(
+        raise DataError(
             f"{path}: the training split has {n_train} jets, fewer than --labels {max(labels)}"
         )
     return manifest
@@ -239,10 +240,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     study = load_study()
     if not args.summarise:
         labels = [int(n) for n in args.labels.split(",")]
+        try:
+            for task in args.tasks.split(","):
+                check_testbed(Path(args.testbed), task, labels)
+        except DataError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        for task in args.tasks.split(","):
-            check_testbed(Path(args.testbed), task, labels)
         for task in args.tasks.split(","):
             task_argv = study_argv(args, task, passthrough)
             with open(out / "commands.txt", "a") as fh:
