@@ -17,10 +17,11 @@ over the seeds. Pre-trained and scratch are tuned alike, so neither side wins by
 being run at a poor LR; the whole scan is kept in the summary (``lr_scan``).
 
 The run matrix (each at every ``--labels`` size; ``--seeds`` seeds at the smallest size, one
-seed above it):
+seed above it, or ``--seeds`` at every size with ``--seeds-every-size``):
 
 - ``main``: every ``--checkpoints`` entry and ``scratch`` (same architecture, random
-  weights), full fine-tuning, for each ``--tasks`` task;
+  weights), full fine-tuning, for each ``--tasks`` task (on ``--feature-groups`` only, when
+  given: ``kinematics`` for files of four-vectors);
 - ``probe``: frozen backbone + head, pretrained vs frozen *random* backbone (tagging);
 - ``kinematics``: only the kinematic feature group as input (tagging), pretrained vs scratch;
 - ``bdt``: gradient-boosted trees on jet observables (mass, soft-drop mass, multiplicity,
@@ -85,7 +86,7 @@ def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run
     grid: list[float | None] = parse_lrs(args.lrs) or [None]  # None: the single --lr
     runs: list[Run] = []
     for n in sizes:
-        seeds = range(args.seeds if n == sizes[0] else 1)
+        seeds = range(args.seeds if n == sizes[0] or args.seeds_every_size else 1)
         for seed in seeds:
             for task in tasks:
                 for model in [*checkpoints, "scratch"]:
@@ -136,6 +137,8 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         kwargs = {"mode": "frozen", "config_overrides": {"head_hidden_size": 0}}
     if run.study == "kinematics":
         kwargs = {"feature_groups": ["kinematics"]}
+    elif run.study == "main" and args.feature_groups:
+        kwargs["feature_groups"] = args.feature_groups.split(",")
     other_classes = "skip" if args.skip_other_classes else "raise"
     if run.task == "tagging" and args.classes:
         kwargs["classes"] = args.classes.split(",")
@@ -182,7 +185,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         "freeze_fraction": args.freeze_fraction,
         "layer_lr_decay": layer_lr_decay,
         "seconds": round(seconds, 1),
-    }
+    } | ({"feature_groups": kwargs["feature_groups"]} if "feature_groups" in kwargs else {})
 
 
 # --- the classic baseline: boosted trees on jet observables ---------------------------------
@@ -190,17 +193,21 @@ def jet_observables(
     files: str, classes: list[str] | None = None, skip_other_classes: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``(X, y, class names)`` of the classic tagging observables: jet mass, multiplicity,
-    girth, pT_D, and where the files have them the soft-drop mass, τ21 and τ32 (labels from
+    girth, pT_D, and where the files have them the soft-drop mass, τ21 and τ32; the girth
+    from ``part_deta``/``part_dphi``, or from the four-vectors and the jet axis (``jet_eta``/
+    ``jet_phi``, else the summed constituents) in files without them (labels from
     the ``classes`` branches only, when given; a jet of none of them is dropped with
     ``skip_other_classes``, else an error)."""
     import awkward as ak
     import uproot
 
+    from jetfm.data.features import wrap_phi
     from jetfm.errors import DataError
 
     paths = sorted(Path(files).glob("*.root")) if Path(files).is_dir() else [Path(files)]
-    particles = ["part_px", "part_py", "part_pz", "part_energy", "part_deta", "part_dphi"]
-    optional = ["jet_sdmass", "jet_tau1", "jet_tau2", "jet_tau3"]
+    particles = ["part_px", "part_py", "part_pz", "part_energy"]
+    angles = ["part_deta", "part_dphi"]  # else from the four-vectors and the jet axis
+    optional = ["jet_sdmass", "jet_tau1", "jet_tau2", "jet_tau3", "jet_eta", "jet_phi"]
     rows, labels, names = [], [], None
     for path in paths:
         with uproot.open(path) as f:
@@ -209,13 +216,20 @@ def jet_observables(
             if classes:
                 label_keys = [f"label_{c}" for c in classes]
             names = names or [k.removeprefix("label_") for k in label_keys]
-            extra = [k for k in optional if k in tree]
+            extra = [k for k in optional + angles if k in tree]
             a = tree.arrays(particles + extra + label_keys)
         pt = np.hypot(a.part_px, a.part_py)
         e, px, py, pz = (ak.sum(a[c], axis=1) for c in
                          ("part_energy", "part_px", "part_py", "part_pz"))  # fmt: skip
         sum_pt = ak.sum(pt, axis=1)
-        dr = np.hypot(a.part_deta, a.part_dphi)
+        if all(k in extra for k in angles):
+            dr = np.hypot(a.part_deta, a.part_dphi)
+        else:  # four-vectors only: angles to the jet axis (jet_eta/phi, else the summed jet)
+            has_axis = "jet_eta" in extra and "jet_phi" in extra
+            jet_eta = a.jet_eta if has_axis else np.arcsinh(pz / np.hypot(px, py))
+            jet_phi = a.jet_phi if has_axis else np.arctan2(py, px)
+            deta = np.arcsinh(a.part_pz / pt) - jet_eta
+            dr = np.hypot(deta, wrap_phi(np.arctan2(a.part_py, a.part_px) - jet_phi))
         feats = [
             np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0)),  # jet mass
             ak.num(pt),  # multiplicity
@@ -567,6 +581,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--labels", default="1000,10000", help="labelled-jet counts")
     parser.add_argument("--seeds", type=int, default=3, help="seeds at the smallest count")
+    parser.add_argument("--seeds-every-size", action="store_true",
+                        help="run --seeds seeds at every label count (default: one above "
+                        "the smallest)")  # fmt: skip
+    parser.add_argument("--feature-groups", default=None,
+                        help="main study: only these input groups, e.g. kinematics "
+                        "(default: every group the model and the files share)")  # fmt: skip
     parser.add_argument("--tasks", default="tagging,track-id,vertexing")
     parser.add_argument("--extras", default=",".join(EXTRAS), help="probe,kinematics,bdt or ''")
     parser.add_argument("--only", default=None,
