@@ -46,12 +46,14 @@ from jetfm.data.schema import IGNORE_INDEX
 from jetfm.defaults import (
     FINETUNE_EPOCHS,
     FINETUNE_EVALS,
+    FINETUNE_FREEZE_FRACTION,
     FINETUNE_LR,
     FINETUNE_MAX_BATCH_SIZE,
     FINETUNE_MIN_BATCH_SIZE,
     FINETUNE_MIN_STEPS,
     FINETUNE_MODES,
     FINETUNE_PATIENCE,
+    FINETUNE_RAMP_FRACTION,
 )
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
 from jetfm.hub import resolve_pretrained
@@ -645,9 +647,11 @@ class FinetuneArguments(RunArguments):
     background: str | None = option(None, "CWoLa: the background class.")
     fractions: tuple[float, ...] = option((0.2, 0.6), "CWoLa: signal fractions of the two "
                                                       "mixtures.")  # fmt: skip
-    freeze_fraction: float = option(0.1, "full mode: fraction of steps with the backbone "
-                                         "frozen.")  # fmt: skip
-    ramp_fraction: float = option(0.1, "full mode: fraction of steps ramping the backbone LR up.")
+    freeze_fraction: float = option(FINETUNE_FREEZE_FRACTION, "full mode: fraction of steps "
+                                    "with the backbone frozen.")  # fmt: skip
+    ramp_fraction: float = option(
+        FINETUNE_RAMP_FRACTION, "full mode: fraction of steps ramping the backbone LR up."
+    )
     backbone_lr_scale: float = option(
         1.0, "full mode: the backbone's LR after the ramp, relative to the head's."
     )

@@ -14,6 +14,7 @@ import pytest
 import uproot
 
 from jetfm.cli import main
+from jetfm.defaults import FINETUNE_FREEZE_FRACTION, FINETUNE_RAMP_FRACTION
 from jetfm.errors import DataError
 from jetfm.finetuning import backbone_ramp_end, finetune
 from tests.fixtures_data import write_jetclass_file
@@ -80,8 +81,8 @@ def test_frozen_and_ramp_evaluations_are_never_the_restored_best(two_class_files
                       batch_size=32, max_steps=40, evals_per_run=10,
                       early_stopping_patience=1)  # fmt: skip
     state = result.trainer.state
-    hold = backbone_ramp_end(40, 0.1, 0.1)
-    assert hold == 8
+    hold = backbone_ramp_end(40, FINETUNE_FREEZE_FRACTION, FINETUNE_RAMP_FRACTION)
+    assert hold == 4 + 12  # 10 % frozen, then a ramp over 30 % of the steps
     eval_steps = [h["step"] for h in state.log_history if "eval_loss" in h]
     assert eval_steps and min(eval_steps) >= hold
     best_step = int(Path(state.best_model_checkpoint).name.split("-")[1])

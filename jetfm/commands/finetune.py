@@ -47,12 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from jetfm.defaults import (
         FINETUNE_EPOCHS,
         FINETUNE_EVALS,
+        FINETUNE_FREEZE_FRACTION,
         FINETUNE_LR,
         FINETUNE_MAX_BATCH_SIZE,
         FINETUNE_MIN_BATCH_SIZE,
         FINETUNE_MIN_STEPS,
         FINETUNE_MODES,
         FINETUNE_PATIENCE,
+        FINETUNE_RAMP_FRACTION,
     )
     from jetfm.option_checks import (
         fraction,
@@ -158,13 +160,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--freeze-fraction",
         type=fraction,
-        default=0.1,
+        default=FINETUNE_FREEZE_FRACTION,
         help="full mode: fraction of steps with the backbone frozen",
     )
     parser.add_argument(
         "--ramp-fraction",
         type=fraction,
-        default=0.1,
+        default=FINETUNE_RAMP_FRACTION,
         help="full mode: fraction of steps ramping the backbone LR up",
     )
     parser.add_argument(
