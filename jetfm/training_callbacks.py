@@ -4,7 +4,8 @@
   (``step 50/250  loss 0.412  lr 2.0e-03 …``) instead of the Trainer's dict of strings;
 * :class:`TrainingCurvesCallback` keeps the history as ``training_log.csv`` and draws
   ``training_curves.png`` (loss, every ``*_loss`` component, the validation metrics, the
-  learning rate) in the run's folder, refreshed at every evaluation and at the end;
+  learning rate) in the run's folder, refreshed at every evaluation, every checkpoint and at
+  the end;
 * :class:`HoldEvaluationUntil` skips evaluations and checkpoints before a step (the end of the
   backbone's freeze and LR ramp in ``full`` fine-tuning), so a frozen-backbone model can never
   become the restored "best" one and early stopping only counts evaluations after it;
@@ -115,7 +116,7 @@ class BestCheckpointReport(TrainerCallback):
 
 class TrainingCurvesCallback(TrainerCallback):
     """Writes ``training_log.csv`` and ``training_curves.png`` into ``output_dir`` at every
-    evaluation and at the end of training (main process only)."""
+    evaluation, every checkpoint and at the end of training (main process only)."""
 
     def __init__(self, output_dir: str | Path | None = None):
         self.output_dir = output_dir
@@ -124,6 +125,10 @@ class TrainingCurvesCallback(TrainerCallback):
         return Path(self.output_dir or args.output_dir)
 
     def on_evaluate(self, args, state, control, **kwargs):
+        self.write(state.log_history, self._folder(args))
+
+    def on_save(self, args, state, control, **kwargs):
+        # long runs without a validation set: the curves at every checkpoint
         self.write(state.log_history, self._folder(args))
 
     def on_train_end(self, args, state, control, **kwargs):
