@@ -32,7 +32,7 @@ TRAINING_LOG_FILE = "training_log.csv"
 #: the curves drawn from it
 TRAINING_CURVES_FILE = "training_curves.png"
 #: keys of a log entry that are bookkeeping, not curves
-_NOT_CURVES = ("epoch", "step", "total_flos", "train_runtime")
+_NOT_CURVES = ("epoch", "step", "total_flos", "train_runtime", "train_loss")
 
 
 def format_number(value: Any) -> str:
