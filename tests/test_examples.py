@@ -74,14 +74,14 @@ def test_quickstart_command_end_to_end(tmp_path, capsys):
     assert "[4/4]" in printed and "accuracy" in printed and "roc.png" in printed
 
     # three independent samples: their own seeds, one file per class, the planned sizes
-    for split, n in (("train", 8), ("val", 2), ("test", 4)):
+    for split, n in (("train", 8), ("val", 2), ("test", 8)):
         manifest = json.loads((out / "data" / split / "manifest.json").read_text())
         assert manifest["seed"] == SEEDS[split]
         assert manifest["counts"] == dict.fromkeys(SUPPORTED_CLASSES, n)
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["task"] == "tagging"
-    assert metrics["n_jets"] == 4 * len(SUPPORTED_CLASSES)
+    assert metrics["n_jets"] == 8 * len(SUPPORTED_CLASSES)
     assert 0.0 <= metrics["accuracy"] <= 1.0 and math.isfinite(metrics["auc"])
     assert set(metrics["auc_per_class"]) == set(SUPPORTED_CLASSES)
     assert is_png(out / "plots" / "roc.png") and is_png(out / "plots" / "confusion_matrix.png")

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--jets-per-class",
         type=int_at_least(4),
         default=DEFAULT_JETS_PER_CLASS,
-        help="training jets per class (validation: a quarter of it, test: half)",
+        help="training jets per class (validation: a quarter of it, test: as many)",
     )
     parser.add_argument(
         "--max-steps",
