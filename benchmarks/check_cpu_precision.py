@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--target", default="flow")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--truth", default=None, help="as jetfm pretrain --truth")
+    parser.add_argument("--buckets", default=None, help="as jetfm pretrain --buckets")
     parser.add_argument("--val-batches", type=int, default=16, help="validation batches")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--workdir", required=True, help="runs and the feature cache")
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "--feature-cache", str(work / "features"), *FLAGS[variant]]  # fmt: skip
         if args.truth:
             argv += ["--truth", args.truth]
+        if args.buckets:
+            argv += ["--buckets", args.buckets]
         t0 = time.perf_counter()
         assert cli_main(argv) == 0
         wall = time.perf_counter() - t0
