@@ -92,6 +92,8 @@ def synthetic_features(n_jets: int, mean_particles: int, seed: int) -> tuple[dic
 
 #: the classes of ``jetfm generate``'s pre-training sets (synthetic truth labels)
 GENERATOR_CLASSES = ("QCD", "Hbb", "Hcc", "Hgg", "Zqq", "Wqq", "Tbqq", "Tbl")
+#: environment variables that change CPU timings, recorded with the results
+ENVIRONMENT = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "TORCHINDUCTOR_COMPILE_THREADS")
 #: the variants of ``--variants`` (before ``@threads``)
 VARIANTS = ("fp32", "bf16", "compile", "compile+bf16")
 
@@ -481,6 +483,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.variants:
         results = {"machine": machine_info("cpu"), "settings": vars(args), "mode": "variants",
                    "cases": []}  # fmt: skip
+        results["environment"] = {k: os.environ.get(k) for k in ENVIRONMENT}
         results["load_average_before"] = list(os.getloadavg())
         run_variants(args, results)
         results["load_average_after"] = list(os.getloadavg())

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{losses['loss']:.4f} (" + ", ".join(f"{p} {losses[p]:.4f}" for p in PARTS[1:]
                                                   if p in losses) + ")")  # fmt: skip
     results["machine"] = machine_info()
+    results["environment"] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     results["settings"] = vars(args)
     if out is not None:
         write_json_atomic(out, results)
