@@ -26,12 +26,37 @@ measured in the same process.
 
     python benchmarks/bench_pretrain_step.py --sizes base,large --batch-sizes 256,1024 \\
         --compile --out pretrain_step.json
+
+**Variants** (``--variants``): the ``static`` path's step (what ``jetfm pretrain`` runs) in
+several precisions, compilations and thread counts, side by side in one process on the same
+batches, as ratios against the first variant (the baseline):
+
+* ``fp32`` — eager float32 (``jetfm pretrain``);
+* ``bf16`` — eager, bf16 autocast (``jetfm pretrain --bf16`` on a CPU; always on CUDA);
+* ``compile`` — ``torch.compile`` (inductor), float32 (``--compile``);
+* ``compile+bf16`` — both (``--compile --bf16``);
+
+each with ``@T`` for ``torch.set_num_threads(T)`` during its steps (``fp32@1,fp32@2``;
+without it ``--threads``, else torch's default). Eager variants get the batches cut to their
+longest jet, compiled ones the same jets padded to their bucket, as ``jetfm pretrain`` does.
+A compiled variant first compiles one graph per bucket shape of the timed batches: that
+one-off time is reported apart (``compile_s``). Every step is forward, backward, gradient
+clipping at 1 and an AdamW update, as the Trainer runs it. ``--truth class=1,origin=0.5``
+adds the simulation-truth objectives (synthetic labels on synthetic jets), ``--data FILES``
+times real files (e.g. ``jetfm generate`` output) through ``jetfm pretrain``'s own data
+preparation and model::
+
+    python benchmarks/bench_pretrain_step.py --sizes base --batch-sizes 256 --target flow \\
+        --variants fp32@1,bf16@1,compile@1,compile+bf16@1 --out cpu_variants.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
+import os
+import tempfile
 import time
 from typing import Any
 
@@ -42,6 +67,8 @@ from benchutil import interleaved_rates, machine_info, write_json_atomic
 from jetfm.configuration import JetFMConfig
 from jetfm.data.batching import JetCollator, default_buckets
 from jetfm.data.device_batches import DeviceJetBatches
+from jetfm.data.schema import IGNORE_INDEX, PARTON_FLAVOURS, TRACK_ORIGINS
+from jetfm.data.truth import truth_class_names
 from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
 from jetfm.training import compile_model
 
@@ -61,6 +88,217 @@ def synthetic_features(n_jets: int, mean_particles: int, seed: int) -> tuple[dic
     flat["pid"][np.arange(total), 1 + kind] = 1.0
     flat["pid"][:, 0] = rng.choice([-1.0, 0.0, 1.0], total)
     return flat, counts
+
+
+#: the classes of ``jetfm generate``'s pre-training sets (synthetic truth labels)
+GENERATOR_CLASSES = ("QCD", "Hbb", "Hcc", "Hgg", "Zqq", "Wqq", "Tbqq", "Tbl")
+#: environment variables that change CPU timings, recorded with the results
+ENVIRONMENT = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "TORCHINDUCTOR_COMPILE_THREADS")
+#: the variants of ``--variants`` (before ``@threads``)
+VARIANTS = ("fp32", "bf16", "compile", "compile+bf16")
+
+
+@dataclasses.dataclass
+class JetSource:
+    """Training jets as ``jetfm pretrain`` holds them: flat features, per-particle and
+    per-jet truth targets, and the model config's data-dependent fields."""
+
+    flat: dict
+    counts: np.ndarray
+    targets: dict
+    jet_targets: dict
+    config_options: dict
+    buckets: tuple[int, ...]
+    description: str
+
+
+def synthetic_truth(flat: dict, counts: np.ndarray, weights: dict[str, float], seed: int):
+    """Random truth of the objectives in ``weights`` for synthetic jets: a class among
+    :data:`GENERATOR_CLASSES` per jet (QCD split by a random parton flavour), a track origin
+    and a vertex for every charged particle. Returns ``(targets, jet_targets, config
+    options)``; the costs of the truth heads do not depend on the values."""
+    rng = np.random.default_rng([seed, 7])
+    targets, jet_targets = {}, {}
+    label_names = list(GENERATOR_CLASSES)
+    charged = flat["pid"][:, 0] != 0
+    if "class" in weights:
+        labels = rng.integers(0, len(label_names), len(counts))
+        jet_targets["labels"] = labels
+        jet_targets["parton_labels"] = np.where(
+            labels == label_names.index("QCD"), rng.integers(0, len(PARTON_FLAVOURS), len(counts)),
+            IGNORE_INDEX,
+        )  # fmt: skip
+    if "origin" in weights:
+        origin = rng.integers(0, len(TRACK_ORIGINS), len(charged))
+        targets["track_labels"] = np.where(charged, origin, IGNORE_INDEX)
+    if "vertex" in weights:
+        targets["vertex_labels"] = np.where(charged, rng.integers(0, 4, len(charged)), IGNORE_INDEX)
+    options = dict(truth_objectives=dict(weights))
+    if "class" in weights:
+        options.update(pretrain_classes=list(truth_class_names(label_names, split_qcd=True)),
+                       pretrain_label_names=label_names)  # fmt: skip
+    return targets, jet_targets, options
+
+
+def synthetic_source(n_jets: int, mean_particles: int, seed: int, truth: str | None) -> JetSource:
+    """Synthetic jets (:func:`synthetic_features`), with synthetic truth when ``truth``."""
+    from jetfm.pretraining import truth_weights
+
+    flat, counts = synthetic_features(n_jets, mean_particles, seed)
+    weights = truth_weights(truth)
+    targets, jet_targets, options = synthetic_truth(flat, counts, weights, seed)
+    return JetSource(
+        flat, counts, targets, jet_targets,
+        {"feature_groups": dict(GROUPS), "max_particles": MAX_PARTICLES, **options},
+        default_buckets(MAX_PARTICLES, counts),
+        f"{n_jets} synthetic jets, mean {counts.mean():.1f} particles",
+    )  # fmt: skip
+
+
+def file_source(data: str, truth: str | None, workdir: str) -> JetSource:
+    """The jets of ``data`` (files, glob) through ``jetfm pretrain``'s data preparation:
+    the processor fitted on them, the feature cache, the truth plan and the buckets."""
+    from jetfm.pretraining import PretrainArguments, prepare_data
+
+    args = PretrainArguments(data=data, output_dir=f"{workdir}/run", truth=truth,
+                             feature_cache=f"{workdir}/features")  # fmt: skip
+    prepared = prepare_data(args)
+    features, processor = prepared["features"], prepared["processor"]
+    counts = np.asarray(features.counts)
+    return JetSource(
+        dict(features.flat), counts, dict(features.targets or {}),
+        dict(features.jet_targets or {}),
+        {"feature_groups": processor.group_sizes, "max_particles": processor.max_particles,
+         **prepared["truth"].config_options()},
+        tuple(prepared["buckets"]),
+        f"{len(counts)} jets from {data}, mean {counts.mean():.1f} particles",
+    )  # fmt: skip
+
+
+def parse_variants(text: str, default_threads: int) -> list[tuple[str, str, int]]:
+    """``"fp32@1,bf16"`` → ``[(name, variant, threads)]``; the first is the baseline."""
+    out = []
+    for spec in (v.strip() for v in text.split(",") if v.strip()):
+        kind, _, threads = spec.partition("@")
+        if kind not in VARIANTS:
+            raise SystemExit(f"--variants: {kind!r} is not one of {list(VARIANTS)}")
+        n = int(threads) if threads else default_threads
+        out.append((f"{kind}@{n}", kind, n))
+    if len({name for name, _, _ in out}) != len(out):
+        raise SystemExit(f"--variants: a variant is named twice in {text!r}")
+    return out
+
+
+def time_variants(
+    size: str,
+    batch_size: int,
+    source: JetSource,
+    variants: list[tuple[str, str, int]],
+    *,
+    target: str,
+    rounds: int,
+    steps: int,
+    fixed: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Step time of each variant on the same ``fixed`` batches (cycled in the same order),
+    interleaved round by round; ratios against the first variant."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
+
+    config = JetFMConfig.from_preset(size, mpm_target=target, **source.config_options)
+    torch.manual_seed(seed)
+    reference = JetFMForMaskedParticleModeling(config).state_dict()
+    batches = {}
+    for padded in (False, True):
+        device_batches = DeviceJetBatches(
+            source.flat, source.counts, batch_size, buckets=source.buckets, seed=seed,
+            pad_to_bucket=padded, targets=source.targets, jet_targets=source.jet_targets,
+        )  # fmt: skip
+        batches[padded] = list(itertools.islice(iter(device_batches), fixed))
+    # the same jets either way: only the padding differs
+    for cut, padded in zip(batches[False], batches[True], strict=True):
+        assert int(cut["mask"].sum()) == int(padded["mask"].sum())
+    default_threads = torch.get_num_threads()
+    steps_fn, compile_s, cycles = {}, {}, {}
+    for name, kind, threads in variants:
+        compiled, bf16 = kind.startswith("compile"), kind.endswith("bf16")
+        model = JetFMForMaskedParticleModeling(config).train()
+        model.load_state_dict(reference)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+        if compiled:
+            compile_model(model)
+
+        def step(batch, model=model, opt=opt, bf16=bf16, threads=threads) -> None:
+            torch.set_num_threads(threads)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+
+        own = batches[compiled]
+        if compiled:  # one graph per batch shape, compiled before anything is timed
+            torch._dynamo.reset()
+            counters.clear()
+            t0 = time.perf_counter()
+            for shape in sorted({tuple(b["mask"].shape) for b in own}):
+                step(next(b for b in own if tuple(b["mask"].shape) == shape))
+            compile_s[name] = time.perf_counter() - t0
+        steps_fn[name] = step
+        cycles[name] = itertools.cycle(own)
+    torch.set_num_threads(default_threads)
+    timed = interleaved_rates(
+        {name: (lambda n=name: steps_fn[n](next(cycles[n]))) for name in steps_fn},
+        dict.fromkeys(steps_fn, float(batch_size)), rounds=rounds, warmup=1, repeats=steps,
+    )  # fmt: skip
+    torch.set_num_threads(default_threads)
+    baseline = variants[0][0]
+    rate = {name: t["rate"] for name, t in timed.items()}
+    return {
+        "size": size,
+        "batch_size": batch_size,
+        "target": target,
+        "truth": config.truth_objectives or None,
+        "parameters": sum(v.numel() for v in reference.values()),
+        "timed_batches": [list(b["mask"].shape) for b in batches[False]],
+        "timed_bucket_shapes": [list(b["mask"].shape) for b in batches[True]],
+        "baseline": baseline,
+        "step_s": {name: batch_size / r for name, r in rate.items()},
+        "step_s_median": {name: batch_size / t["rate_median"] for name, t in timed.items()},
+        "jets_per_s_rounds": {name: t["rates"] for name, t in timed.items()},
+        "ratio_vs_baseline": {name: r / rate[baseline] for name, r in rate.items()},
+        "compile_s": compile_s,
+    }
+
+
+def run_variants(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """The ``--variants`` mode: every size and batch size, a table of ratios."""
+    variants = parse_variants(args.variants, args.threads or torch.get_num_threads())
+    if args.data:
+        source = file_source(args.data, args.truth, args.workdir or tempfile.mkdtemp())
+    else:
+        source = synthetic_source(args.jets, args.mean_particles, args.seed, args.truth)
+    results["jets"] = source.description
+    print(f"{source.description}; buckets {list(source.buckets)}")
+    header = f"{'size':6} {'batch':>5} {'variant':16} {'step s':>7} {'vs ' + variants[0][0]:>12} {'compile s':>9}"
+    print(header)
+    print("-" * len(header))
+    for size in [s for s in args.sizes.split(",") if s]:
+        for batch_size in [int(b) for b in args.batch_sizes.split(",") if b]:
+            case = time_variants(
+                size, batch_size, source, variants, target=args.target, rounds=args.rounds,
+                steps=args.steps, fixed=args.fixed_batches, seed=args.seed,
+            )  # fmt: skip
+            results["cases"].append(case)
+            for name, _, _ in variants:
+                comp = case["compile_s"].get(name)
+                print(f"{size:6} {batch_size:5d} {name:16} {case['step_s'][name]:7.2f} "
+                      f"{case['ratio_vs_baseline'][name]:11.2f}x "
+                      f"{'' if comp is None else f'{comp:9.0f}'}")  # fmt: skip
 
 
 class PerJet(torch.utils.data.Dataset):
@@ -227,9 +465,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--variants", default=None,
+        help="compare step variants instead of the paths: comma-separated "
+             f"{'|'.join(VARIANTS)}, each with @THREADS (the first is the baseline; CPU)",
+    )  # fmt: skip
+    parser.add_argument("--truth", default=None, help="truth objectives (--variants), e.g. "
+                        "class=1,origin=0.5, as jetfm pretrain --truth")  # fmt: skip
+    parser.add_argument("--data", default=None, help="time these files' jets (--variants; "
+                        "a glob), prepared as jetfm pretrain does; default synthetic jets")  # fmt: skip
+    parser.add_argument("--workdir", default=None, help="feature cache of --data")
+    parser.add_argument("--fixed-batches", type=int, default=4,
+                        help="batches cycled in the timing (--variants)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.variants:
+        results = {"machine": machine_info("cpu"), "settings": vars(args), "mode": "variants",
+                   "cases": []}  # fmt: skip
+        results["environment"] = {k: os.environ.get(k) for k in ENVIRONMENT}
+        results["load_average_before"] = list(os.getloadavg())
+        run_variants(args, results)
+        results["load_average_after"] = list(os.getloadavg())
+        if args.out:
+            write_json_atomic(args.out, results)
+        return results
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     workers = args.workers if args.workers is not None else (4 if cuda else 0)

@@ -105,7 +105,13 @@ class PretrainArguments(RunArguments):
     compile: bool = option(
         False,
         "torch.compile the training step (static shapes, one graph per bucket): a one-off "
-        "compilation for faster steps, worth it for long runs on a GPU.",
+        "compilation (minutes) for faster steps, worth it for long runs on a GPU or a CPU.",
+    )
+    bf16: bool = option(
+        False,
+        "bfloat16 autocast on a CPU: matrix products in bf16 (fast on CPUs with AVX512-BF16 "
+        "or AMX); attention and the flow target's splines stay float32, so do checkpoints. "
+        "On CUDA bf16 is on either way.",
     )
     device_batches: bool = option(
         True,
@@ -628,7 +634,7 @@ def trainer_arguments(args: PretrainArguments, **overrides: Any):
         report_to=list(args.report_to or ("none",)),
     )
     options.update(overrides)
-    return training_arguments(args.output_dir, **options)
+    return training_arguments(args.output_dir, cpu_bf16=args.bf16, **options)
 
 
 # --- model --------------------------------------------------------------------------------

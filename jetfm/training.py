@@ -44,7 +44,18 @@ TRAINING_ARGS_FILE = "training_args.json"
 RUN_CONFIG_FILE = "run_config.json"
 
 
-def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> TrainingArguments:
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX), the
+    instructions that make bf16 autocast faster than float32 on a CPU."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # an older torch without the probes
+        return False
+
+
+def training_arguments(
+    output_dir: str, *, seed: int = 42, cpu_bf16: bool = False, **overrides: Any
+) -> TrainingArguments:
     """``TrainingArguments`` with jetfm defaults; any field can be overridden.
 
     Defaults: no external reporting, keep every batch key (``remove_unused_columns=False``),
@@ -52,11 +63,18 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
     eval set is given), two checkpoints kept, AdamW at 5e-4 with cosine decay and 5 % warm-up,
     bf16 (or fp16) and the fused AdamW kernel only on CUDA, data-loader workers and pinned
     memory only on GPU machines, ``use_cpu`` on machines without an accelerator (so
-    ``torchrun`` gives gloo DDP on CPU).
+    ``torchrun`` gives gloo DDP on CPU). ``cpu_bf16=True`` turns bf16 autocast on for CPU
+    runs too (``jetfm pretrain --bf16``; a warning where the CPU lacks native bf16).
     """
     cuda = torch.cuda.is_available()
     mps = torch.backends.mps.is_available()
-    bf16 = cuda and torch.cuda.is_bf16_supported()
+    cpu = not cuda and not mps
+    bf16 = (cuda and torch.cuda.is_bf16_supported()) or (cpu and cpu_bf16)
+    if cpu and cpu_bf16 and not cpu_has_native_bf16():
+        logger.warning(
+            "bf16 autocast on a CPU without AVX512-BF16 or AMX: its bf16 matrix products are "
+            "emulated and the steps are likely slower than in float32"
+        )
     defaults: dict[str, Any] = dict(
         output_dir=str(output_dir),
         seed=seed,
@@ -88,7 +106,7 @@ def training_arguments(output_dir: str, *, seed: int = 42, **overrides: Any) -> 
         dataloader_pin_memory=cuda,
         disable_tqdm=True,
         # Explicit CPU mode also makes accelerate set up multi-process CPU (gloo) DDP.
-        use_cpu=not cuda and not mps,
+        use_cpu=cpu,
     )
     defaults.update(overrides)
     return TrainingArguments(**defaults)
@@ -596,6 +614,7 @@ __all__ = [
     "TRAINING_ARGS_FILE",
     "ThroughputCallback",
     "compile_model",
+    "cpu_has_native_bf16",
     "scaled_learning_rate",
     "grouped_optimizer",
     "ramp_param_groups",

@@ -191,3 +191,27 @@ def test_gpu_session_rehearsal_benchmarks_pretrains_and_packs(tmp_path):
         names = tar.getnames()
     assert "pack/checkpoint/model.safetensors" in names
     assert "pack/bench_pretrain_step.json" in names
+
+
+def test_pretrain_step_variants_time_the_same_batches(run_all, tmp_path):
+    """``bench_pretrain_step.py --variants``: every variant (precision, threads; truth
+    objectives on) is timed on the same jets, and its ratio is against the first."""
+    import sys
+
+    sys.path.insert(0, str(BENCHMARKS))
+    import bench_pretrain_step
+
+    out = tmp_path / "variants.json"
+    results = bench_pretrain_step.main([
+        "--variants", "fp32@1,bf16@1", "--sizes", "tiny", "--batch-sizes", "16", "--jets", "200",
+        "--rounds", "1", "--steps", "1", "--fixed-batches", "2", "--target", "flow",
+        "--truth", "class=1,origin=0.5", "--out", str(out),
+    ])  # fmt: skip
+    assert json.loads(out.read_text())["cases"] == results["cases"]
+    (case,) = results["cases"]
+    assert case["baseline"] == "fp32@1" and case["ratio_vs_baseline"]["fp32@1"] == 1.0
+    assert case["truth"] == {"class": 1.0, "origin": 0.5}
+    assert all(math.isfinite(r) and r > 0 for r in _ratios(results))
+    assert len(case["timed_batches"]) == 2 and case["compile_s"] == {}
+    with pytest.raises(SystemExit, match="not one of"):
+        bench_pretrain_step.parse_variants("fp16", 1)

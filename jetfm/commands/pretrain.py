@@ -39,7 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compile",
         action="store_true",
         help="torch.compile the training step (static shapes, one graph per bucket); pays a "
-        "one-off compilation for faster steps, worth it for long runs on a GPU",
+        "one-off compilation (minutes) for faster steps, worth it for long runs on a GPU or "
+        "a CPU",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bfloat16 autocast on a CPU: matrix products in bf16 (fast on CPUs with "
+        "AVX512-BF16 or AMX), attention and the flow target's splines in float32; with "
+        "--compile the fastest CPU step (docs/performance.md). On CUDA bf16 is on either way",
     )
     parser.add_argument(
         "--device-batches",
