@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the benchmarks' helpers (machine facts, atomic JSON), whatever the caller's sys.path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from benchutil import machine_info, write_json_atomic  # noqa: E402
 
