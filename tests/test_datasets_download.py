@@ -59,9 +59,9 @@ class _Handler(BaseHTTPRequestHandler):
         if ranged and start >= len(data):
             self.send_response(416)
             self.send_header("Content-Range", f"bytes */{len(data)}")
+            server.log.append((path, ranged, 416, 0))
             self.send_header("Content-Length", "0")
             self.end_headers()
-            server.log.append((path, ranged, 416, 0))
             return
         if ranged:
             self.send_response(206)
@@ -73,9 +73,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         cut = server.cuts.pop(path, None)
         sent = body if cut is None else body[:cut]
+        # logged before the body goes out: the client may return as soon as it has read the
+        # last byte, before this thread would get to a later line
+        server.log.append((path, ranged, 206 if ranged else 200, len(sent)))
         self.wfile.write(sent)
         self.wfile.flush()
-        server.log.append((path, ranged, 206 if ranged else 200, len(sent)))
         if cut is not None:  # the connection drops mid-file
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
