@@ -34,7 +34,10 @@ BASE_LR = 5e-4
 SIZES = ("tiny", "small", "base", "large")
 #: defaults of ``embedding_lr_scale`` and ``encoder_delay``: a frozen particle embedding and an
 #: encoder that starts after the decoder keep MPM from collapsing the representation
-#: (see docs/guide/pretraining.md)
+#: (see docs/guide/pretraining.md). The delay is for a fresh decoder: a run that continues a
+#: checkpoint's decoder (``init_from``, same target) starts its encoder at once, since that
+#: decoder already reads it (a quarter of a long run's steps would otherwise pass with the
+#: backbone frozen)
 EMBEDDING_LR_SCALE = 0.0
 ENCODER_DELAY = 0.25
 #: where a run saves its :class:`PretrainArguments`, in its output folder
@@ -147,10 +150,11 @@ class PretrainArguments(RunArguments):
         "Particle-embedding LR relative to lr (0: frozen at its random initialisation, which "
         "keeps the backbone fine-tunable).",
     )
-    encoder_delay: float = option(
-        ENCODER_DELAY,
-        "Fraction of the steps with the encoder frozen (then ramped up over as many), so the "
-        "decoder learns to read it first.",
+    encoder_delay: float | None = option(
+        None,
+        "Fraction of the steps with the encoder frozen (then ramped up over as many), so a "
+        "fresh decoder learns to read it first (None: 0.25, or 0 when init_from loads the "
+        "checkpoint's decoder for the same target).",
     )
     group_dropout: float = option(
         0.0,
@@ -215,7 +219,12 @@ def check_options(args: PretrainArguments) -> None:
     checks = (
         ("--mask-fraction", args.mask_fraction, 0 < args.mask_fraction < 1, "in (0, 1)"),
         ("--embedding-lr-scale", args.embedding_lr_scale, args.embedding_lr_scale >= 0, ">= 0"),
-        ("--encoder-delay", args.encoder_delay, 0 <= args.encoder_delay < 0.5, "in [0, 0.5)"),
+        (
+            "--encoder-delay",
+            args.encoder_delay,
+            args.encoder_delay is None or 0 <= args.encoder_delay < 0.5,
+            "in [0, 0.5)",
+        ),
         ("--group-dropout", args.group_dropout, 0 <= args.group_dropout <= 1, "in [0, 1]"),
         ("--num-codes", args.num_codes, args.num_codes >= 2, ">= 2"),
         ("--kmeans-particles", args.kmeans_particles, args.kmeans_particles > 0, "> 0"),
@@ -696,7 +705,7 @@ def build_model(args: PretrainArguments, data: dict[str, Any]):
         mask_fraction=args.mask_fraction,
         mask_in_encoder=args.mask_in_encoder,
         mpm_embedding_lr_scale=args.embedding_lr_scale,
-        mpm_encoder_delay=args.encoder_delay,
+        mpm_encoder_delay=ENCODER_DELAY if args.encoder_delay is None else args.encoder_delay,
         mpm_group_dropout=args.group_dropout,
         target_options=options,
     )
@@ -715,6 +724,8 @@ def build_model(args: PretrainArguments, data: dict[str, Any]):
             model.target.set_tokenizer(tokenizer)
         loaded = load_initial_weights(model, init)
         logger.info("initialised from %s: %s", init, ", ".join(loaded))
+        if args.encoder_delay is None and "decoder" in loaded:
+            model.config.mpm_encoder_delay = 0.0  # its decoder already reads this encoder
         if args.target == "kmeans" and "decoder" not in loaded:
             _fit_kmeans(model, data, args)
         return model, extra

@@ -337,6 +337,8 @@ class ComponentLossTrainer(transformers.Trainer):
             return super().create_scheduler(num_training_steps, optimizer)
         base = super().create_scheduler(num_training_steps, optimizer)
         steps = round(delay * num_training_steps)
+        logger.info("the encoder stays frozen for the first %d of %d steps, then ramps up over "
+                    "%d (encoder delay %g)", steps, num_training_steps, steps, delay)  # fmt: skip
         self.lr_scheduler = ramp_param_groups(base, ("encoder", "embedding"), steps, steps)
         return self.lr_scheduler
 

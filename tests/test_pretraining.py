@@ -726,3 +726,42 @@ def test_steps_behind_counts_every_stage_and_trainer_checkpoints(tmp_path):
     (tmp_path / "bare" / "run_config.json").write_text("{not json")
     assert steps_behind(tmp_path / "bare") is None
     assert steps_behind(tmp_path / "nowhere") is None
+
+
+def test_continuing_with_its_decoder_trains_the_encoder_from_the_first_step(
+    jetclass_file, tmp_path, caplog
+):
+    """The encoder delay lets a *fresh* decoder learn to read the encoder first. A run that
+    continues a checkpoint's decoder does not need it: by default its encoder learns from the
+    first step (a long continued run would otherwise keep its backbone frozen for a quarter of
+    its steps). A fresh decoder (another target) keeps the delay, and the log says so."""
+    common = ["--data", jetclass_file, "--batch-size", 32, "--logging-steps", 1, "--seed", 5,
+              "--save-steps", 50]  # fmt: skip
+    first = tmp_path / "first"
+    assert _cli("pretrain", *common, "--size", "tiny", "--target", "regression", "--output",
+                first, "--max-steps", 3) == 0  # fmt: skip
+    start = _weights(first, "jetfm.")
+    out = tmp_path / "same"
+    with caplog.at_level("INFO"):
+        assert _cli("pretrain", *common, "--target", "regression", "--init-from", first,
+                    "--output", out, "--max-steps", 8) == 0  # fmt: skip
+    assert JetFMForMaskedParticleModeling.from_pretrained(out).config.mpm_encoder_delay == 0
+    assert "initialised from" in caplog.text and "decoder" in caplog.text
+    assert "the encoder stays frozen" not in caplog.text
+    moved = _weights(out, "jetfm.")
+    assert any(not torch.equal(moved[k], start[k]) for k in start if k.startswith("layers."))
+    # the embedding stays frozen at its initialisation (--embedding-lr-scale 0)
+    assert all(torch.equal(moved[k], start[k]) for k in start if k.startswith("embeddings."))
+
+    caplog.clear()
+    other = tmp_path / "other"
+    with caplog.at_level("INFO"):
+        assert _cli("pretrain", *common, "--target", "flow", "--init-from", first, "--output",
+                    other, "--max-steps", 8) == 0  # fmt: skip
+    assert JetFMForMaskedParticleModeling.from_pretrained(other).config.mpm_encoder_delay == 0.25
+    assert "the encoder stays frozen for the first 2 of 8 steps" in caplog.text
+    # an explicit --encoder-delay is kept when continuing the decoder too
+    assert _cli("pretrain", *common, "--target", "regression", "--init-from", first, "--output",
+                tmp_path / "delayed", "--max-steps", 2, "--encoder-delay", 0.1) == 0  # fmt: skip
+    delayed = JetFMForMaskedParticleModeling.from_pretrained(tmp_path / "delayed")
+    assert delayed.config.mpm_encoder_delay == 0.1

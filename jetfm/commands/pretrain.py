@@ -103,9 +103,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--encoder-delay",
         type=float_in(0, 0.5, high_closed=False),
-        default=ENCODER_DELAY,
-        help="fraction of the steps, in [0, 0.5), with the encoder frozen (then ramped up "
-        "over as many), so the decoder learns to read it first; see docs/guide/pretraining.md",
+        default=None,
+        help=f"fraction of the steps, in [0, 0.5), with the encoder frozen (then ramped up "
+        f"over as many), so a fresh decoder learns to read it first (default: {ENCODER_DELAY:g}; "
+        "0 when --init-from loads the checkpoint's decoder); see docs/guide/pretraining.md",
     )
     parser.add_argument(
         "--group-dropout",
