@@ -1,9 +1,14 @@
 #!/bin/bash
-# MPM + simulation truth on detector-level jets, continuing mpm-flow-base (1 thread, niced)
+# MPM + simulation truth on detector-level jets (both radii), continuing checkpoints/mpm-truth-det
+# (backbone, decoder and truth heads; the optimiser starts afresh). One thread, niced,
+# compile + bf16 (the fastest CPU step measured, docs/performance.md). Run from the repository
+# root; DATA and OUT may be set.
 . /work/venv/bin/activate
-export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1
-cd /work/runs
-nice -n 5 python -m jetfm.cli pretrain --data "/work/data/pre_det/r08_500-1000/*.root" \
-  --output /work/runs/mpm-truth-det --init-from mpm-flow-base --target diffusion --truth class=1,origin=0.5 \
-  --group-dropout 0.5 --buckets 64,128 --batch-size 256 --max-steps 20000 --save-steps 100 \
-  --logging-steps 10 --seed 11 "$@"
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1
+DATA=${DATA:-/work/data/pre_det/*/*.root}
+OUT=${OUT:-/work/runs/mpm-truth-det-next}
+nice -n 5 python -m jetfm.cli pretrain --data "$DATA" --output "$OUT" \
+  --init-from studies/foundation/checkpoints/mpm-truth-det \
+  --target diffusion --truth class=1,origin=0.5 --group-dropout 0.5 --buckets 64,128 \
+  --batch-size 256 --max-steps 4000 --save-steps 250 --logging-steps 10 \
+  --seed 12 --compile --bf16 "$@"
