@@ -200,6 +200,7 @@ def summary_markdown(
 def summarise(args: argparse.Namespace, study: Any) -> dict[str, Any]:
     """Read every task's rows, write ``OUT/summary.{md,json}``, return the summary."""
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     tables, testbeds = {}, {}
     for task in args.tasks.split(","):
         results = out / task / "results.jsonl"
