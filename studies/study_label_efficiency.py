@@ -71,11 +71,13 @@ class Run:
     labels: int
     seed: int
     lr: float | None = None  # set for the runs of an --lrs grid; None: --lr
+    mode: str = "full"  # fine-tuning mode of a main run (--modes): full or frozen
 
     @property
     def key(self) -> str:
         key = f"{self.study}:{self.model}:{self.task}:{self.labels}:{self.seed}"
-        return key if self.lr is None else f"{key}:lr{self.lr:g}"
+        key = key if self.lr is None else f"{key}:lr{self.lr:g}"
+        return key if self.mode == "full" else f"{key}:{self.mode}"
 
 
 def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run]:
@@ -84,13 +86,15 @@ def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run
     tasks = args.tasks.split(",")
     extras = [e for e in args.extras.split(",") if e]
     grid: list[float | None] = parse_lrs(args.lrs) or [None]  # None: the single --lr
+    modes = parse_modes(args.modes)
     runs: list[Run] = []
     for n in sizes:
         seeds = range(args.seeds if n == sizes[0] or args.seeds_every_size else 1)
         for seed in seeds:
             for task in tasks:
                 for model in [*checkpoints, "scratch"]:
-                    runs += [Run("main", model, task, n, seed, lr) for lr in grid]
+                    runs += [Run("main", model, task, n, seed, lr, mode)
+                             for mode in modes for lr in grid]  # fmt: skip
             first = next(iter(checkpoints))
             if "probe" in extras:
                 runs += [Run("probe", first, "tagging", n, seed),
@@ -101,6 +105,15 @@ def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run
             if "bdt" in extras:
                 runs.append(Run("bdt", "bdt", "tagging", n, seed))
     return runs
+
+
+def parse_modes(text: str) -> list[str]:
+    """The ``--modes`` of the main study (``full``, ``frozen``), a clear error otherwise."""
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("full", "frozen")]
+    if not modes or bad:
+        raise SystemExit(f"--modes: expected full and/or frozen, got {text!r}")
+    return list(dict.fromkeys(modes))
 
 
 def parse_lrs(text: str | None) -> list[float]:
@@ -139,6 +152,8 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         kwargs = {"feature_groups": ["kinematics"]}
     elif run.study == "main" and args.feature_groups:
         kwargs["feature_groups"] = args.feature_groups.split(",")
+    if run.study == "main" and run.mode != "full":
+        kwargs["mode"] = run.mode  # the same head as full fine-tuning, on a frozen encoder
     other_classes = "skip" if args.skip_other_classes else "raise"
     if run.task == "tagging" and args.classes:
         kwargs["classes"] = args.classes.split(",")
@@ -318,12 +333,24 @@ def format_stats(stats: dict[str, Any] | None) -> str:
     return f"{stats['mean']:.3f} ± {stats['std']:.3f}" if stats["n"] > 1 else f"{stats['mean']:.3f}"
 
 
+def recipe_of(row: dict) -> tuple[float | None, str]:
+    """The fine-tuning recipe a row was run with: its LR and mode."""
+    return row.get("lr"), row.get("mode", "full")
+
+
+def recipe_name(recipe: tuple[float | None, str]) -> str:
+    lr, mode = recipe
+    name = "default" if lr is None else f"{lr:g}"
+    return name if mode == "full" else f"{name} {mode}"
+
+
 def select_lr(rows: list[dict], metric: str) -> dict[str, Any]:
     """The cell of one (study, task, model, labels) group: the test metric's statistics at
-    the LR whose mean validation metric is best; with one LR, simply its statistics."""
-    by_lr: dict[float | None, list[dict]] = {}
+    the recipe (LR, and mode with ``--modes``) whose mean validation metric is best; with one
+    recipe, simply its statistics."""
+    by_lr: dict[tuple[float | None, str], list[dict]] = {}
     for row in rows:
-        by_lr.setdefault(row.get("lr"), []).append(row)
+        by_lr.setdefault(recipe_of(row), []).append(row)
     if len(by_lr) == 1:
         return metric_stats([r[metric] for r in rows])
 
@@ -333,14 +360,15 @@ def select_lr(rows: list[dict], metric: str) -> dict[str, Any]:
         return float(np.mean(vals)) if vals else -math.inf
 
     scan = {
-        lr: {"val": val_mean(g), "test": float(np.mean([r[metric] for r in g])), "n": len(g)}
-        for lr, g in sorted(by_lr.items(), key=lambda kv: kv[0] or 0.0)
+        recipe: {"val": val_mean(g), "test": float(np.mean([r[metric] for r in g])), "n": len(g)}
+        for recipe, g in sorted(by_lr.items(), key=lambda kv: (kv[0][1], kv[0][0] or 0.0))
     }
-    best = max(scan, key=lambda lr: scan[lr]["val"])
+    best = max(scan, key=lambda recipe: scan[recipe]["val"])
     return {
         **metric_stats([r[metric] for r in by_lr[best]]),
-        "lr": best,
-        "lr_scan": {"default" if lr is None else f"{lr:g}": s for lr, s in scan.items()},
+        "lr": best[0],
+        **({"mode": best[1]} if best[1] != "full" else {}),
+        "lr_scan": {recipe_name(recipe): s for recipe, s in scan.items()},
     }
 
 
@@ -373,8 +401,9 @@ def per_class_recall(results: dict[str, dict], summary: dict[str, Any]) -> dict[
     out: dict[str, Any] = {}
     for (study, task, labels, model), rows in sorted(groups.items()):
         cell = summary.get(study, {}).get(task, {}).get(model, {}).get(labels, {})
-        if cell.get("lr") is not None:  # only the seeds of the LR chosen on validation
-            rows = [r for r in rows if r.get("lr") == cell["lr"]]
+        if cell.get("lr") is not None:  # only the seeds of the recipe chosen on validation
+            chosen = (cell["lr"], cell.get("mode", "full"))
+            rows = [r for r in rows if recipe_of(r) == chosen]
         classes = sorted({c for r in rows for c in r["recall"]})
         stats = {c: metric_stats([r["recall"][c] for r in rows if c in r["recall"]])
                  for c in classes}  # fmt: skip
@@ -449,12 +478,19 @@ def markdown_table(summary: dict[str, Any]) -> str:
                 for n in sizes:
                     c = cells.get(str(n))
                     text = format_stats(c)
-                    if c is not None and c.get("lr") is not None:
-                        text += f" (LR {c['lr']:g})"
+                    text += cell_recipe(c)
                     row.append(text)
                 lines.append(f"| {model} | " + " | ".join(row) + " |")
             lines.append("")
     return "\n".join(lines)
+
+
+def cell_recipe(cell: dict[str, Any] | None) -> str:
+    """`` (LR 0.002)`` or `` (LR 0.002, frozen)``: the recipe a cell was chosen at."""
+    if cell is None or cell.get("lr") is None:
+        return ""
+    mode = cell.get("mode", "full")
+    return f" (LR {cell['lr']:g}" + ("" if mode == "full" else f", {mode}") + ")"
 
 
 def save_figure(fig: Any, path: Path) -> None:
@@ -526,16 +562,24 @@ def plot_lr_scan(summary: dict[str, Any], path: Path) -> bool:
     for ax, (task, labels, cells) in zip(axes[0], panels, strict=True):
         all_lrs: set[float] = set()
         for model, cell in cells.items():
-            scan = {float(k): v for k, v in cell["lr_scan"].items() if k != "default"}
-            lrs = sorted(scan)
-            all_lrs |= set(lrs)
-            style = "o--" if model == "scratch" else "o-"  # as in the label-efficiency plot
-            line = ax.plot(lrs, [scan[lr]["test"] for lr in lrs], style, label=model)
-            colour = line[0].get_color()
-            ax.plot(lrs, [scan[lr]["val"] for lr in lrs], ":", color=colour)
-            if cell.get("lr") in scan:
-                ax.plot([cell["lr"]], [scan[cell["lr"]]["test"]], "o", ms=13, mfc="none",
-                        color=colour)  # fmt: skip
+            by_mode: dict[str, dict[float, dict]] = {}
+            for k, v in cell["lr_scan"].items():
+                lr, _, mode = k.partition(" ")
+                if lr != "default":
+                    by_mode.setdefault(mode or "full", {})[float(lr)] = v
+            for mode, scan in by_mode.items():
+                lrs = sorted(scan)
+                all_lrs |= set(lrs)
+                style = "o--" if model == "scratch" else "o-"  # as in the label-efficiency plot
+                label = model if mode == "full" else f"{model} ({mode})"
+                marker = "o" if mode == "full" else "s"
+                line = ax.plot(lrs, [scan[lr]["test"] for lr in lrs], style.replace("o", marker),
+                               label=label)  # fmt: skip
+                colour = line[0].get_color()
+                ax.plot(lrs, [scan[lr]["val"] for lr in lrs], ":", color=colour)
+                if cell.get("mode", "full") == mode and cell.get("lr") in scan:
+                    ax.plot([cell["lr"]], [scan[cell["lr"]]["test"]], "o", ms=13, mfc="none",
+                            color=colour)  # fmt: skip
         ax.set_xscale("log")
         ax.set_xticks(sorted(all_lrs), [f"{lr:g}" for lr in sorted(all_lrs)])
         ax.minorticks_off()
@@ -606,6 +650,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lrs", default=None,
                         help="LR grid, e.g. 5e-4,1e-3,2e-3: every full fine-tuning is run at "
                         "each and the summary picks each model's LR on validation")  # fmt: skip
+    parser.add_argument("--modes", default="full",
+                        help="main study: fine-tuning modes, e.g. full,frozen: every model "
+                        "runs each (with each LR) and the summary picks on validation")  # fmt: skip
     parser.add_argument("--backbone-lr-scale", type=float, default=1.0,
                         help="full fine-tuning: backbone LR / head LR after the ramp")  # fmt: skip
     parser.add_argument("--freeze-fraction", type=float, default=0.1,
@@ -621,6 +668,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--summarise", action="store_true", help="only rewrite the summary")
     args = parser.parse_args(argv)
     parse_lrs(args.lrs)  # a bad grid fails now, not after hours of runs
+    parse_modes(args.modes)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

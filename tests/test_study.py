@@ -168,6 +168,35 @@ def test_lr_grid_runs_every_lr_and_reports_the_validation_choice(study, data, tm
                                                                          "values"}  # fmt: skip
 
 
+def test_modes_grid_runs_frozen_beside_full_and_chooses_on_validation(study, data, tmp_path):
+    """--modes full,frozen: every main run also runs with a frozen encoder (the mode joins
+    the key after the LR), and the summary picks LR and mode together on validation."""
+    argv = ["--data", str(data), "--out", str(tmp_path), "--checkpoints", "s=tiny",
+            "--labels", "40", "--seeds", "1", "--tasks", "tagging", "--extras", "",
+            "--lrs", "1e-3", "--modes", "full,frozen", "--min-steps", "2", "--max-steps", "2",
+            "--evals", "1", "--batch-size", "32", "--only", "scratch"]  # fmt: skip
+    summary = study.main(argv)
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["key"] for r in rows) == ["main:scratch:tagging:40:0:lr0.001",
+                                              "main:scratch:tagging:40:0:lr0.001:frozen"]  # fmt: skip
+    assert sorted(r["mode"] for r in rows) == ["frozen", "full"]
+    assert set(summary["main"]["tagging"]["scratch"]["40"]["lr_scan"]) == {"0.001",
+                                                                            "0.001 frozen"}  # fmt: skip
+    assert (tmp_path / "lr_scan.png").read_bytes()[:4] == b"\x89PNG"
+
+    def row(mode, val, test):
+        return {"lr": 1e-3, "mode": mode, "val": {"accuracy": val}, "accuracy": test}
+
+    # the frozen recipe wins on validation although full fine-tuning is better on test
+    chosen = study.select_lr([row("full", 0.70, 0.80), row("frozen", 0.75, 0.60)], "accuracy")
+    assert (chosen["lr"], chosen["mode"], chosen["mean"]) == (1e-3, "frozen", 0.60)
+    assert study.cell_recipe(chosen) == " (LR 0.001, frozen)"
+    chosen = study.select_lr([row("full", 0.80, 0.80), row("frozen", 0.75, 0.60)], "accuracy")
+    assert "mode" not in chosen and study.cell_recipe(chosen) == " (LR 0.001)"
+    with pytest.raises(SystemExit, match="--modes"):
+        study.main([*argv, "--modes", "full,lora"])
+
+
 @pytest.mark.parametrize("bad", ["1e-3,abc", "0,1e-3", "-1e-3", ","])
 def test_lr_grid_rejects_bad_values_before_any_run(study, tmp_path, bad):
     with pytest.raises(SystemExit, match="--lrs"):

@@ -173,6 +173,12 @@ def test_targets_use_the_lr_chosen_on_validation_and_every_seed():
     checks = driver.check_targets(tables, ["pre"], 1000, 10000)["pre"]
     assert [c["met"] for c in checks.values()] == [True, False, True, True]
     assert "ahead on 2/3 seeds" in list(checks.values())[1]["detail"]
+    # LR and mode are chosen together: a frozen recipe better on validation gives the seeds
+    frozen = [r | {"mode": "frozen", "key": r["key"] + ":frozen", "accuracy": 0.9,
+                   "val": {"accuracy": 0.95}}
+              for r in ahead if r["model"] == "pre" and r["lr"] == 2e-3]  # fmt: skip
+    cell = driver.task_table(study, ahead + frozen)["pre"]["1000"]
+    assert (cell["lr"], cell["mode"], cell["seeds"]) == (2e-3, "frozen", {0: 0.9, 1: 0.9, 2: 0.9})
     # one task not run: the both-task targets are not measured, not met
     checks = driver.check_targets({"top": tables["top"]}, ["pre"], 1000, 10000)["pre"]
     assert [c["met"] for c in checks.values()] == [None, None, None, True]

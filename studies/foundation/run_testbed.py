@@ -7,9 +7,10 @@ this runs ``studies/study_label_efficiency.py`` with the test bed's protocol:
   with random weights), fully fine-tuned on the ``kinematics`` feature group only (the files
   hold four-vectors only), for tagging;
 - at every ``--labels`` count with ``--seeds`` seeds each (``--seeds-every-size``);
-- every run at each LR of ``--lrs``; the summary takes, for every model and label count,
-  the LR with the best mean *validation* accuracy over the seeds (pretrained and scratch
-  alike), and reports the test accuracy there;
+- every run at each LR of ``--lrs`` (and, with ``-- --modes full,frozen``, also with the
+  encoder frozen); the summary takes, for every model and label count, the recipe with the
+  best mean *validation* accuracy over the seeds (pretrained and scratch alike), and reports
+  the test accuracy there;
 - the gradient-boosted-tree baseline (``bdt``) on jet observables at the same label counts.
 
 Rows go to ``OUT/<task>/results.jsonl`` (resumable: finished runs are skipped), with the
@@ -88,14 +89,16 @@ def check_testbed(testbed: Path, task: str, labels: list[int]) -> dict[str, Any]
     return manifest
 
 
-def seed_values(rows: list[dict], model: str, labels: int, lr: float | None) -> dict[int, float]:
-    """``{seed: test accuracy}`` of one model and label count at its chosen LR."""
+def seed_values(
+    rows: list[dict], model: str, labels: int, lr: float | None, mode: str = "full"
+) -> dict[int, float]:
+    """``{seed: test accuracy}`` of one model and label count at its chosen LR and mode."""
     study = "bdt" if model == "bdt" else "main"
     return {
         r["seed"]: r["accuracy"]
         for r in rows
         if r["study"] == study and r["model"] == model and r["labels"] == labels
-        and (lr is None or r.get("lr") == lr)
+        and (lr is None or (r.get("lr"), r.get("mode", "full")) == (lr, mode))
     }  # fmt: skip
 
 
@@ -107,7 +110,9 @@ def task_table(study: Any, rows: list[dict]) -> dict[str, dict[str, dict]]:
     models.update(summary.get("bdt", {}).get("tagging", {}))
     for model, cells in models.items():
         for labels, cell in cells.items():
-            cell["seeds"] = seed_values(rows, model, int(labels), cell.get("lr"))
+            cell["seeds"] = seed_values(
+                rows, model, int(labels), cell.get("lr"), cell.get("mode", "full")
+            )
     return models
 
 
@@ -182,10 +187,7 @@ def summary_markdown(
             row = []
             for n in sizes:
                 c = models[model].get(str(n))
-                text = study.format_stats(c)
-                if c is not None and c.get("lr") is not None:
-                    text += f" (LR {c['lr']:g})"
-                row.append(text)
+                row.append(study.format_stats(c) + study.cell_recipe(c))
             lines.append(f"| {model} | " + " | ".join(row) + " |")
         lines.append("")
     lines += ["## Targets", ""]
