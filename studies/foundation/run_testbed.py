@@ -167,8 +167,9 @@ def summary_markdown(
 ) -> str:
     """The markdown summary: one table per task, then the targets."""
     lines = ["# Domain-shifted test bed: pretrained vs scratch vs BDT", "",
-             "Test accuracy, mean ± std over seeds; each network at the LR with the best mean "
-             "validation accuracy (shown); four-vectors only (the `kinematics` group).", ""]  # fmt: skip
+             "Test accuracy, mean ± std over seeds; each network at the recipe (LR, and "
+             "`frozen` where the encoder stayed frozen) with the best mean validation accuracy "
+             "(shown); four-vectors only (the `kinematics` group).", ""]  # fmt: skip
     for task, models in tables.items():
         manifest = testbeds.get(task, {})
         gen = manifest.get("generation", {})
