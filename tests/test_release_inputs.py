@@ -52,3 +52,17 @@ def test_the_transfer_figure_pairs_pretrained_and_scratch_seed_by_seed(monkeypat
         gains = plot.paired_gains(study, pretrained, scratch)
         assert len(ours) >= 2 and set(gains) == set(ours)  # each seed has its scratch twin
         assert all(-0.5 < gain < 0.5 for gain in gains.values()), gains
+
+
+def test_mpm_truth_det_base_values_are_rebuilt_from_the_test_bed_rows(tmp_path):
+    """Every value mpm-truth-det-base ships is the test bed's own choice (recipe chosen on
+    validation) over the committed rows, each fine-tuned row with its scratch baseline."""
+    out = tmp_path / "metrics.json"
+    script = REPO / "studies" / "releases" / "mpm-truth-det-base" / "make_metrics.py"
+    subprocess.run([sys.executable, str(script), str(out)], check=True, capture_output=True)
+    rebuilt = json.loads(out.read_text())
+    shipped = json.loads((REPO / "model_cards" / "mpm-truth-det-base" / "metrics.json").read_text())
+    assert [m for m, _ in _measured(rebuilt)] == [m for m, _ in _measured(shipped)]
+    assert [v for _, v in _measured(rebuilt)] == pytest.approx([v for _, v in _measured(shipped)])
+    tagging = [r for r in rebuilt["results"] if "recipe chosen on validation" in r["task"]]
+    assert len(tagging) == 2 and all("scratch" in r["notes"] for r in tagging)

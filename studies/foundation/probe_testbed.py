@@ -15,7 +15,7 @@ seconds, so it can follow a pre-training run checkpoint by checkpoint.
 Example::
 
     python studies/foundation/probe_testbed.py --testbed /work/data/testbed \\
-        --checkpoints base=mpm-flow-base,truth=studies/foundation/checkpoints/mpm-truth-det \\
+        --checkpoints base=mpm-flow-base,truth=mpm-truth-det-base \\
         --out /work/results/foundation/probe.jsonl
 """
 
