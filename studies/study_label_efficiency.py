@@ -348,10 +348,10 @@ def select_lr(rows: list[dict], metric: str) -> dict[str, Any]:
     """The cell of one (study, task, model, labels) group: the test metric's statistics at
     the recipe (LR, and mode with ``--modes``) whose mean validation metric is best; with one
     recipe, simply its statistics."""
-    by_lr: dict[tuple[float | None, str], list[dict]] = {}
+    by_recipe: dict[tuple[float | None, str], list[dict]] = {}
     for row in rows:
-        by_lr.setdefault(recipe_of(row), []).append(row)
-    if len(by_lr) == 1:
+        by_recipe.setdefault(recipe_of(row), []).append(row)
+    if len(by_recipe) == 1:
         return metric_stats([r[metric] for r in rows])
 
     def val_mean(group: list[dict]) -> float:
@@ -361,11 +361,11 @@ def select_lr(rows: list[dict], metric: str) -> dict[str, Any]:
 
     scan = {
         recipe: {"val": val_mean(g), "test": float(np.mean([r[metric] for r in g])), "n": len(g)}
-        for recipe, g in sorted(by_lr.items(), key=lambda kv: (kv[0][1], kv[0][0] or 0.0))
+        for recipe, g in sorted(by_recipe.items(), key=lambda kv: (kv[0][1], kv[0][0] or 0.0))
     }
     best = max(scan, key=lambda recipe: scan[recipe]["val"])
     return {
-        **metric_stats([r[metric] for r in by_lr[best]]),
+        **metric_stats([r[metric] for r in by_recipe[best]]),
         "lr": best[0],
         **({"mode": best[1]} if best[1] != "full" else {}),
         "lr_scan": {recipe_name(recipe): s for recipe, s in scan.items()},
