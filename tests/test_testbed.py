@@ -182,3 +182,31 @@ def test_targets_use_the_lr_chosen_on_validation_and_every_seed():
     # one task not run: the both-task targets are not measured, not met
     checks = driver.check_targets({"top": tables["top"]}, ["pre"], 1000, 10000)["pre"]
     assert [c["met"] for c in checks.values()] == [None, None, None, True]
+
+
+def test_held_out_class_target_on_its_task_only():
+    spec = importlib.util.spec_from_file_location("run_testbed", SCRIPT.parent / "run_testbed.py")
+    driver = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(driver)
+    study = driver.load_study()
+    rows = []
+    for seed, (held, scr) in enumerate([(0.93, 0.92), (0.925, 0.92), (0.91, 0.92)]):
+        rows += [_row("notop", 1000, seed, held, 0.8, 5e-4),
+                 _row("scratch", 1000, seed, scr, 0.8, 5e-4)]  # fmt: skip
+    tables = {"top": driver.task_table(study, rows)}
+    checks = driver.check_targets(tables, ["notop"], 1000, 10000, {"notop": "top"})["notop"]
+    (key,) = [k for k in checks if k.startswith("held-out")]
+    # ahead on the mean (+0.2 points) but behind on seed 2: not met, and the detail says why
+    assert checks[key]["met"] is False
+    assert checks[key]["detail"] == "top: +0.2 points, ahead on 2/3 seeds"
+    rows[-2]["accuracy"] = 0.93
+    tables = {"top": driver.task_table(study, rows)}
+    checks = driver.check_targets(tables, ["notop"], 1000, 10000, {"notop": "top"})["notop"]
+    assert checks[key]["met"] is True
+    # not run on its task: not measured; other checkpoints get no held-out target
+    checks = driver.check_targets({}, ["notop", "pre"], 1000, 10000, {"notop": "qg"})
+    assert checks["notop"][key.replace("top", "qg")]["met"] is None
+    assert not any(k.startswith("held-out") for k in checks["pre"])
+    assert driver.parse_held_out("notop=top", ["notop"]) == {"notop": "top"}
+    with pytest.raises(SystemExit, match="NAME=TASK"):
+        driver.parse_held_out("notop=jetclass", ["notop"])

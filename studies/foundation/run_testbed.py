@@ -21,7 +21,10 @@ LR chosen on validation) and the issue's targets, each marked met or not:
 - at ``--target-labels`` (1,000): pretrained ≥ scratch + 5 points on both tasks, ahead on
   every seed, and ahead of the BDT;
 - pretrained at ``--target-labels`` ≥ scratch at ``--high-labels`` (10,000) on at least one
-  task.
+  task;
+- for a checkpoint named in ``--held-out NAME=TASK`` (its pre-training supervised no class of
+  that task's signal, e.g. ``--supervised-classes`` without Tbqq and Tbl for ``top``): ahead
+  of scratch at ``--target-labels`` on that task, on the mean and on every seed.
 
 Arguments after ``--`` go to the study script as they are (``--batch-size``,
 ``--min-steps``, ``--max-steps``, ``--evals``, ...). ``--summarise`` only rewrites the
@@ -117,10 +120,15 @@ def task_table(study: Any, rows: list[dict]) -> dict[str, dict[str, dict]]:
 
 
 def check_targets(
-    tables: dict[str, dict], pretrained: list[str], low: int, high: int
+    tables: dict[str, dict],
+    pretrained: list[str],
+    low: int,
+    high: int,
+    held_out: dict[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{checkpoint: {target: {met, detail}}}``; a target whose cells were not run is
-    ``met: None``."""
+    ``met: None``. ``held_out`` maps a checkpoint to the task whose signal class its
+    pre-training did not supervise; it adds the held-out-class target on that task."""
 
     def cell(task: str, model: str, labels: int) -> dict | None:
         return tables.get(task, {}).get(model, {}).get(str(labels))
@@ -158,8 +166,24 @@ def check_targets(
             else:  # met on every task; unknown while a task is missing and none failed
                 met = False if not all(passed) else (True if len(found) == len(TASKS) else None)
             checks[key] = {"met": met, "detail": "; ".join(f[2] for f in found) or "not run"}
+        if name in (held_out or {}):
+            task = held_out[name]
+            key = f"held-out classes: ahead of scratch at {low:,} labels on {task}, every seed"
+            checks[key] = held_out_check(cell(task, name, low), cell(task, "scratch", low), task)
         out[name] = checks
     return out
+
+
+def held_out_check(pre: dict | None, scr: dict | None, task: str) -> dict[str, Any]:
+    """The held-out-class target on one task: the mean and every seed ahead of scratch."""
+    if not (pre and scr):
+        return {"met": None, "detail": f"{task}: not run"}
+    common = sorted(set(pre["seeds"]) & set(scr["seeds"]))
+    ahead = [pre["seeds"][s] > scr["seeds"][s] for s in common]
+    gain = pre["mean"] - scr["mean"]
+    met = bool(common) and gain > 0 and all(ahead)
+    return {"met": met, "detail": f"{task}: {100 * gain:+.1f} points, ahead on "
+                                  f"{sum(ahead)}/{len(common)} seeds"}  # fmt: skip
 
 
 def summary_markdown(
@@ -200,6 +224,19 @@ def summary_markdown(
     return "\n".join(lines)
 
 
+def parse_held_out(text: str, pretrained: list[str]) -> dict[str, str]:
+    """``--held-out`` (``NAME=TASK`` pairs) as ``{name: task}``; SystemExit on an unknown
+    name or task."""
+    out = {}
+    for item in filter(None, (t.strip() for t in (text or "").split(","))):
+        name, _, task = item.partition("=")
+        if name not in pretrained or task not in TASKS:
+            raise SystemExit(f"--held-out {item!r}: expected NAME=TASK with NAME one of "
+                             f"{pretrained} and TASK one of {list(TASKS)}")  # fmt: skip
+        out[name] = task
+    return out
+
+
 def summarise(args: argparse.Namespace, study: Any) -> dict[str, Any]:
     """Read every task's rows, write ``OUT/summary.{md,json}``, return the summary."""
     out = Path(args.out)
@@ -213,7 +250,8 @@ def summarise(args: argparse.Namespace, study: Any) -> dict[str, Any]:
         if manifest.is_file():
             testbeds[task] = json.loads(manifest.read_text())
     pretrained = [item.split("=", 1)[0] for item in args.checkpoints.split(",") if item]
-    targets = check_targets(tables, pretrained, args.target_labels, args.high_labels)
+    held_out = parse_held_out(args.held_out, pretrained)
+    targets = check_targets(tables, pretrained, args.target_labels, args.high_labels, held_out)
     summary = {"tables": tables, "targets": targets}
     write_text(out / "summary.json", json.dumps(summary, indent=2))
     text = summary_markdown(study, tables, targets, testbeds)
@@ -236,6 +274,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lrs", default="5e-4,1e-3,2e-3", help="LR grid ('' for --lr only)")
     parser.add_argument("--target-labels", type=int, default=1000)
     parser.add_argument("--high-labels", type=int, default=10000)
+    parser.add_argument("--held-out", default="", help="NAME=TASK pairs: checkpoints whose "
+                        "pre-training supervised no class of TASK's signal (the held-out-class "
+                        "target)")  # fmt: skip
     parser.add_argument("--summarise", action="store_true", help="only rewrite the summaries")
     args = parser.parse_args(own)
     unknown = [t for t in args.tasks.split(",") if t not in TASKS]
