@@ -69,13 +69,19 @@ def test_probe_run_on_a_pythia_test_bed_with_a_truth_checkpoint(probe_script, py
     pretrain(data=str(pythia_dir / "*.root"), output_dir=str(run), size="tiny",
              target="regression", max_steps=3, batch_size=32, save_steps=3, truth="class=1",
              seed=0)  # fmt: skip
+    # the gluon class held out of the class supervision: probed, but it has no zero-shot score
+    held_out = tmp_path / "no_gluon"
+    pretrain(data=str(pythia_dir / "*.root"), output_dir=str(held_out), size="tiny",
+             target="regression", max_steps=3, batch_size=32, save_steps=3, truth="class=1",
+             supervised_classes="QCD_light,QCD_heavy,Wqq", seed=0)  # fmt: skip
     out = tmp_path / "probe.jsonl"
     probe_script.main(["--testbed", str(tmp_path / "bed"), "--tasks", "qg", "--labels", "40",
-                       "--seeds", "2", "--checkpoints", f"truth={run},random", "--out", str(out)])  # fmt: skip
+                       "--seeds", "2", "--checkpoints", f"truth={run},random,held={held_out}",
+                       "--out", str(out)])  # fmt: skip
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     probes = [r for r in rows if r["kind"] == "probe"]
     assert sorted((r["model"], r["seed"]) for r in probes) == [
-        ("random", 0), ("random", 1), ("truth", 0), ("truth", 1)]  # fmt: skip
+        ("held", 0), ("held", 1), ("random", 0), ("random", 1), ("truth", 0), ("truth", 1)]  # fmt: skip
     assert all(0 <= r["accuracy"] <= 1 and r["labels"] == 40 for r in probes)
     # the class head scores gluon against light + heavy QCD; a random backbone has no head
     (zero_shot,) = [r for r in rows if r["kind"] == "zero-shot"]

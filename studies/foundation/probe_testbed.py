@@ -81,7 +81,8 @@ def load(name: str, path: str, train: Path) -> tuple[JetFMModel, JetProcessor, P
 
 def zero_shot_scores(folder: Path, batches: dict, task: str) -> dict | None:
     """``{split: P(positive) / (P(positive) + P(negative))}`` from the pre-training class head
-    on the ``val`` and ``test`` batches, or None for a checkpoint without one."""
+    on the ``val`` and ``test`` batches, or None for a checkpoint without one or whose head
+    never saw one of the task's classes (held out of its supervision)."""
     from jetfm.modeling.pretraining import JetFMForMaskedParticleModeling
 
     if not (folder / "model.safetensors").is_file():
@@ -91,6 +92,8 @@ def zero_shot_scores(folder: Path, batches: dict, task: str) -> dict | None:
     if head is None:
         return None
     classes = list(model.config.pretrain_classes)
+    if not set(ZERO_SHOT[task][0] + ZERO_SHOT[task][1]) <= set(classes):
+        return None
     positive, negative = ([classes.index(c) for c in group] for group in ZERO_SHOT[task])
     scores = {}
     with torch.inference_mode():
