@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--files", default=None, help="your files; '{split}' → train/val/test")
     parser.add_argument("--demo-from", default=None, help="JetClass-layout ROOT demo input")
     parser.add_argument("--branch-map", default=str(HERE / "jetclass2_parquet.yaml"))
-    parser.add_argument("--model", default="mpm-flow-base")
+    parser.add_argument("--model", default="mpm-truth-det-base")
     parser.add_argument("--output", default="runs/jetclass2_parquet")
     parser.add_argument("--max-steps", type=int, default=250)
     args = parser.parse_args(argv)

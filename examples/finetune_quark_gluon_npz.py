@@ -15,8 +15,12 @@ With the published files::
 
 (``{split}`` is replaced by train, val and test.) The same on the command line::
 
-    jetfm finetune --model mpm-flow-base --task tagging --layout qg-npz \\
+    jetfm finetune --model mpm-truth-det-base --task tagging --layout qg-npz \\
         --train QG_jets_train.npz --val QG_jets_val.npz --output runs/qg
+
+With about 1,000 labels, ``mode="frozen"`` (``--mode frozen`` on the command line) is the
+recipe validation chose for ``mpm-truth-det-base`` on quark/gluon and top jets of
+four-vectors only (``docs/results.md``); the example keeps the default, full fine-tuning.
 
 Without ``--files`` the example writes small files of that layout itself (synthetic jets:
 gluon jets have more, and more widely spread, particles than quark jets).
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", default=None, help="your files; '{split}' → train/val/test")
     parser.add_argument("--jets", type=int, default=400, help="jets per written training file")
-    parser.add_argument("--model", default="mpm-flow-base")
+    parser.add_argument("--model", default="mpm-truth-det-base")
     parser.add_argument("--output", default="runs/quark_gluon_npz")
     parser.add_argument("--max-steps", type=int, default=250)
     args = parser.parse_args(argv)

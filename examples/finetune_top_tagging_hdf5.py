@@ -3,9 +3,14 @@
 What it shows: files holding only a zero-padded ``(n_jets, n_particles, 4)`` array of
 (E, px, py, pz) and a class index per jet, read through a YAML
 :class:`~jetfm.data.BranchMapping` (``examples/top_tagging_hdf5.yaml``); a pretrained
-checkpoint that knows particle ID and tracks fine-tuned on the four-vectors the files have
-(the groups are chosen from the files, and logged); the metrics; and predictions written
-beside the test file as an HDF5 file whose datasets are aligned row by row with it.
+checkpoint that knows particle ID and tracks (``mpm-truth-det-base``) fine-tuned on the
+four-vectors the files have (the groups are chosen from the files, and logged); the metrics;
+and predictions written beside the test file as an HDF5 file whose datasets are aligned row
+by row with it.
+
+With about 1,000 labels, ``mode="frozen"`` (``jetfm finetune --mode frozen``) is the recipe
+validation chose for this checkpoint on four-vector jets (``docs/results.md``); the example
+keeps the default, full fine-tuning.
 
 With your files::
 
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--files", default=None, help="your files; '{split}' → train/val/test")
     parser.add_argument("--demo-from", default=None, help="JetClass-layout ROOT demo input")
     parser.add_argument("--branch-map", default=str(HERE / "top_tagging_hdf5.yaml"))
-    parser.add_argument("--model", default="mpm-flow-base")
+    parser.add_argument("--model", default="mpm-truth-det-base")
     parser.add_argument("--output", default="runs/top_tagging_hdf5")
     parser.add_argument("--max-steps", type=int, default=250)
     args = parser.parse_args(argv)

@@ -2,9 +2,9 @@
 
 What it shows: the three calls behind ``jetfm quickstart``, spelled out —
 :func:`jetfm.generation.generate_dataset` (Pythia 8 jets; train/val/test from different
-seeds), :func:`jetfm.finetuning.finetune` (from the shipped ``mpm-flow-base`` checkpoint, by
-name, offline) and :func:`jetfm.evaluation.evaluate_checkpoint` (metrics table, ROC and
-confusion-matrix plots).
+seeds), :func:`jetfm.finetuning.finetune` (from the shipped ``mpm-truth-det-base``
+checkpoint, by name, offline) and :func:`jetfm.evaluation.evaluate_checkpoint` (metrics
+table, ROC and confusion-matrix plots).
 
 Run (needs ``pip install "jetfm[generate]"`` unless you pass ``--data``)::
 
@@ -42,7 +42,7 @@ def get_data(args: argparse.Namespace) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default="runs/quickstart")
-    parser.add_argument("--model", default="mpm-flow-base", help="pretrained checkpoint")
+    parser.add_argument("--model", default="mpm-truth-det-base", help="pretrained checkpoint")
     parser.add_argument("--data", default=None, help="folder with train/ val/ test/ ROOT files")
     parser.add_argument("--classes", default="QCD,Hbb,Hcc,Hgg,Zqq,Wqq,Tbqq,Tbl")
     parser.add_argument("--jets-per-class", type=int, default=400)

@@ -15,9 +15,9 @@
 
 The defaults take about 2 minutes on 2 idle CPU cores (generation 40 s, the 300 frozen-encoder
 fine-tuning steps of the base model 56 s, evaluation 6 s; ``benchmarks/bench_quickstart.py``)
-for a test accuracy of about 0.71 over the 8 classes; ``mode="full"`` with 400 jets per class
-takes about 3.5 minutes for about 0.74. Re-running with the same output folder reuses the
-generated jets (the generator resumes from its manifest).
+for a test accuracy of about 0.78 over the 8 classes (``mpm-flow-base``: 0.71).
+Re-running with the same output folder reuses the generated jets (the generator resumes from
+its manifest).
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-#: Checkpoint fine-tuned by default (shipped with jetfm; resolved by ``from_pretrained`` rules).
-DEFAULT_MODEL = "mpm-flow-base"
+#: Checkpoint fine-tuned by default (shipped with jetfm; resolved by ``from_pretrained`` rules):
+#: MPM plus simulation truth on detector-level jets, the best measured transfer (docs/results.md).
+DEFAULT_MODEL = "mpm-truth-det-base"
 #: Default output folder.
 DEFAULT_OUTPUT = "jetfm-quickstart"
 #: Training jets generated per class by default (validation: a quarter of it, test: as many:

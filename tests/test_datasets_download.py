@@ -344,7 +344,7 @@ def test_datasets_list_and_info_through_main(server, monkeypatch, tmp_path, caps
     assert f"sha256:{_sha(a)}" in out and "b.bin  checksum not confirmed" in out
     assert "licence:  CC-BY-4.0" in out and "@misc{tiny" in out
     assert (
-        "jetfm finetune --model mpm-flow-base --task tagging --train tiny:train --val tiny:val"
+        "jetfm finetune --model mpm-truth-det-base --task tagging --train tiny:train --val tiny:val"
         in out
     )
     assert main(["datasets", "info", "top"]) == 0

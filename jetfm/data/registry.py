@@ -217,7 +217,7 @@ class DatasetRecord:
             # without a validation split: the user's held-out files (never the test split)
             val_arg = f"{self.name}:{val}" if val else "HELD_OUT_FILES"
             return (
-                f"jetfm finetune --model mpm-flow-base --task {self.task} "
+                f"jetfm finetune --model mpm-truth-det-base --task {self.task} "
                 f"--train {self.name}:{train} --val {val_arg} --output {self.name}-finetuned"
             )
         val_opt = f" --val {self.name}:{val}" if val else ""

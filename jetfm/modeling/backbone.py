@@ -150,7 +150,7 @@ class JetFMModel(JetFMPreTrainedModel):
 
     Example::
 
-        model = JetFM.from_pretrained("mpm-flow-base")
+        model = JetFM.from_pretrained("mpm-truth-det-base")
         out = model(kinematics=batch["kinematics"], pid=batch["pid"],
                     tracks=batch["tracks"], mask=batch["mask"])
         out.last_hidden_state  # (B, N, D) particle states
