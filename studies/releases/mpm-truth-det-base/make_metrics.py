@@ -143,7 +143,7 @@ CARD_ROWS = {
 ELSEWHERE_TASKS = {
     "tagging": ("jet tagging, 8 classes, full fine-tuning, 1k labelled jets",
                 "8 classes", "accuracy"),
-    "track-id": ("track origin (b-hadron, c-hadron, primary, other), full fine-tuning, "
+    "track-id": ("track origin (primary, b-hadron, b→c, c-hadron, τ), full fine-tuning, "
                  "1k labelled jets", "tracks", "balanced accuracy"),
     "vertexing": ("secondary-vertex finding, full fine-tuning, 1k labelled jets", "tracks",
                   "adjusted Rand index"),
