@@ -62,9 +62,14 @@ def ahead(ours: dict, base: dict) -> str:
     return f"ahead {where} ({', '.join(f'{x:+.3f}' for x in d)})"
 
 
-def probe_rows() -> list[dict]:
-    path = RESULTS / "probe.jsonl"
+def read_rows(path: Path) -> list[dict]:
+    """The JSON lines of a rows file (probe rows have no run key, so not the study's
+    ``load_results``)."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def probe_rows() -> list[dict]:
+    return read_rows(RESULTS / "probe.jsonl")
 
 
 def probe_mean(rows: list[dict], task: str, model: str, labels: int) -> tuple[float, float, int]:
@@ -158,20 +163,17 @@ def seed_metric(rows: list[dict], model: str, task: str) -> dict[int, float]:
             == ("main", model, task, 1000, 0.002) and METRIC_KEY[task] in r}  # fmt: skip
 
 
-def stats(values: dict[int, float]) -> dict:
-    v = np.array([values[k] for k in sorted(values)])
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "n": len(v), "seeds": dict(sorted(values.items()))}  # fmt: skip
-
-
-def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def stats(study, values: dict[int, float]) -> dict:
+    """The study's :func:`metric_stats` of ``{seed: value}``, with the seeds kept."""
+    seeds_sorted = dict(sorted(values.items()))
+    return study.metric_stats(list(seeds_sorted.values())) | {"seeds": seeds_sorted}
 
 
 def elsewhere_results() -> list[dict]:
     """The checkpoint on the generated 8-class test bed, beside mpm-flow-base and scratch."""
     if not ELSEWHERE.is_file():
         return []
+    study = load_driver().load_study()
     ours = read_rows(ELSEWHERE)
     res = []
     for task, (title, what, metric) in ELSEWHERE_TASKS.items():
@@ -184,9 +186,9 @@ def elsewhere_results() -> list[dict]:
             for name, in_file in sources:
                 values.update(seed_metric(read_rows(REPO / "studies" / "results" / name),
                                           in_file, task))  # fmt: skip
-            cells[model] = stats(values)
+            cells[model] = stats(study, values)
         fresh = seed_metric(ours, "scratch", task)
-        pre, base, scr = stats(mine), cells["mpm-flow-base"], cells["scratch"]
+        pre, base, scr = stats(study, mine), cells["mpm-flow-base"], cells["scratch"]
         note = (f"pre-trained, mean of {pre['n']} seed{'s' * (pre['n'] > 1)} ({seeds(pre)}) "
                 f"at LR 2e-3 (mpm-flow-base's recipe); mpm-flow-base {ms(base)} ({seeds(base)}): "
                 f"{ahead(pre, base).replace('ahead', 'ahead of it')}; scratch {ms(scr)} "
