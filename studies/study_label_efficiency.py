@@ -71,7 +71,7 @@ class Run:
     labels: int
     seed: int
     lr: float | None = None  # set for the runs of an --lrs grid; None: --lr
-    mode: str = "full"  # fine-tuning mode of a main run (--modes): full or frozen
+    mode: str = "full"  # fine-tuning mode of a main run (--modes): full, frozen or linear
 
     @property
     def key(self) -> str:
@@ -107,12 +107,19 @@ def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run
     return runs
 
 
+#: the fine-tuning modes of the main study: ``full``; ``frozen`` (the same head on a frozen
+#: encoder); ``linear`` (a linear head on the frozen encoder, a linear probe)
+MODES = ("full", "frozen", "linear")
+#: a linear head alone trains at this multiple of the grid's LR (the probe study's factor)
+LINEAR_LR_FACTOR = 10
+
+
 def parse_modes(text: str) -> list[str]:
-    """The ``--modes`` of the main study (``full``, ``frozen``), a clear error otherwise."""
+    """The ``--modes`` of the main study (:data:`MODES`), a clear error otherwise."""
     modes = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in modes if m not in ("full", "frozen")]
+    bad = [m for m in modes if m not in MODES]
     if not modes or bad:
-        raise SystemExit(f"--modes: expected full and/or frozen, got {text!r}")
+        raise SystemExit(f"--modes: expected some of {', '.join(MODES)}, got {text!r}")
     return list(dict.fromkeys(modes))
 
 
@@ -145,24 +152,25 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
     work = Path(args.out) / "runs" / run.key.replace(":", "_")
     shutil.rmtree(work, ignore_errors=True)
     kwargs: dict[str, Any] = {}
-    if run.study == "probe":
+    linear = run.study == "probe" or (run.study == "main" and run.mode == "linear")
+    if linear:
         # a linear probe of the frozen jet state (pretrained vs random backbone)
         kwargs = {"mode": "frozen", "config_overrides": {"head_hidden_size": 0}}
     if run.study == "kinematics":
         kwargs = {"feature_groups": ["kinematics"]}
     elif run.study == "main" and args.feature_groups:
         kwargs["feature_groups"] = args.feature_groups.split(",")
-    if run.study == "main" and run.mode != "full":
+    if run.study == "main" and run.mode == "frozen":
         kwargs["mode"] = run.mode  # the same head as full fine-tuning, on a frozen encoder
     other_classes = "skip" if args.skip_other_classes else "raise"
     if run.task == "tagging" and args.classes:
         kwargs["classes"] = args.classes.split(",")
         kwargs["other_classes"] = other_classes
     steps = steps_for(run.labels, args)
-    layer_lr_decay = 1.0 if run.study == "probe" else args.layer_lr_decay  # frozen: no decay
+    layer_lr_decay = 1.0 if linear else args.layer_lr_decay  # frozen: no decay
     lr = run.lr if run.lr is not None else args.lr
-    if run.study == "probe":
-        lr *= 10  # a linear head alone trains at a higher LR
+    if linear:
+        lr *= LINEAR_LR_FACTOR  # a linear head alone trains at a higher LR
     start = time.perf_counter()
     result = finetune(
         model,
@@ -651,8 +659,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="LR grid, e.g. 5e-4,1e-3,2e-3: every full fine-tuning is run at "
                         "each and the summary picks each model's LR on validation")  # fmt: skip
     parser.add_argument("--modes", default="full",
-                        help="main study: fine-tuning modes, e.g. full,frozen: every model "
-                        "runs each (with each LR) and the summary picks on validation")  # fmt: skip
+                        help="main study: fine-tuning modes, e.g. full,frozen,linear (a "
+                        "linear head on the frozen encoder, at 10x each LR): every model runs "
+                        "each (with each LR) and the summary picks on validation")  # fmt: skip
     parser.add_argument("--backbone-lr-scale", type=float, default=1.0,
                         help="full fine-tuning: backbone LR / head LR after the ramp")  # fmt: skip
     parser.add_argument("--freeze-fraction", type=float, default=0.1,

@@ -173,15 +173,23 @@ def test_modes_grid_runs_frozen_beside_full_and_chooses_on_validation(study, dat
     the key after the LR), and the summary picks LR and mode together on validation."""
     argv = ["--data", str(data), "--out", str(tmp_path), "--checkpoints", "s=tiny",
             "--labels", "40", "--seeds", "1", "--tasks", "tagging", "--extras", "",
-            "--lrs", "1e-3", "--modes", "full,frozen", "--min-steps", "2", "--max-steps", "2",
-            "--evals", "1", "--batch-size", "32", "--only", "scratch"]  # fmt: skip
+            "--lrs", "1e-3", "--modes", "full,frozen,linear", "--min-steps", "2",
+            "--max-steps", "2", "--evals", "1", "--batch-size", "32", "--only", "scratch",
+            "--keep-runs"]  # fmt: skip
     summary = study.main(argv)
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert sorted(r["key"] for r in rows) == ["main:scratch:tagging:40:0:lr0.001",
-                                              "main:scratch:tagging:40:0:lr0.001:frozen"]  # fmt: skip
-    assert sorted(r["mode"] for r in rows) == ["frozen", "full"]
-    assert set(summary["main"]["tagging"]["scratch"]["40"]["lr_scan"]) == {"0.001",
-                                                                            "0.001 frozen"}  # fmt: skip
+                                              "main:scratch:tagging:40:0:lr0.001:frozen",
+                                              "main:scratch:tagging:40:0:lr0.001:linear"]  # fmt: skip
+    assert sorted(r["mode"] for r in rows) == ["frozen", "full", "linear"]
+    # the linear probe: a head without hidden layer, at 10x the grid's LR (recorded as run)
+    linear = next(r for r in rows if r["mode"] == "linear")
+    assert linear["lr"] == pytest.approx(1e-2)
+    config = json.loads((tmp_path / "runs" / "main_scratch_tagging_40_0_lr0.001_linear"
+                         / "config.json").read_text())  # fmt: skip
+    assert config["head_hidden_size"] == 0
+    assert set(summary["main"]["tagging"]["scratch"]["40"]["lr_scan"]) == {
+        "0.001", "0.001 frozen", "0.01 linear"}  # fmt: skip
     assert (tmp_path / "lr_scan.png").read_bytes()[:4] == b"\x89PNG"
 
     def row(mode, val, test):
