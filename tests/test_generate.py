@@ -276,6 +276,7 @@ def test_interrupted_run_resumes(tmp_path):
     second.rename(tmp_path / ".Wqq_001.root.999.tmp")
     manifest = generation.generate_dataset(["Wqq"], 30, tmp_path, **kwargs)
     assert first.stat().st_mtime_ns == stamp  # finished chunk skipped
+    assert not list(tmp_path.glob(".*.tmp"))  # the killed run's partial file is gone
     with uproot.open(second) as f:
         _assert_same(f["tree"].arrays(), original)  # redone chunk identical
     assert manifest["counts"] == {"Wqq": 30}

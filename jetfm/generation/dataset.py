@@ -11,7 +11,8 @@ Pythia tune and the detector (``"none"``: particle level, the default; ``"cms"``
 * **Resumable:** the manifest is rewritten (atomically) after every finished chunk. A
   restarted run with the same seed and chunk size skips every chunk that the manifest
   lists with the planned jet count and whose file exists; files are renamed into place
-  only when complete, so an interrupted chunk is simply redone.
+  only when complete, so an interrupted chunk is simply redone (the hidden temporary file a
+  killed run left behind is removed first).
 * **Parallel:** chunks are spread over ``workers`` processes (``spawn``: no Pythia state is
   ever forked, so scripts calling this with ``workers > 1`` need the usual
   ``if __name__ == "__main__":`` guard); a tqdm bar shows jets/s and the ETA.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import json
+import logging
 import math
 import multiprocessing as mp
 import queue
@@ -35,6 +37,8 @@ from jetfm.generation import processes, tracks
 from jetfm.generation.detector import DetectorSettings, get_detector
 from jetfm.generation.processes import DEFAULT_SELECTION, DEFAULT_TUNE, JetSelection
 from jetfm.generation.writer import RootWriter, write_json_atomic
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -210,6 +214,16 @@ def _load_manifest(
     return manifest
 
 
+def _remove_partial_files(out: Path, todo: Sequence[Chunk]) -> None:
+    """Delete the temporary files (``.NAME.XXXX.tmp``, :func:`jetfm.atomic.atomic_file`) that a
+    killed run left for the chunks about to be redone: they can never complete."""
+    partial = [p for c in todo for p in out.glob(f".{c.filename}.*.tmp")]
+    for path in partial:
+        path.unlink(missing_ok=True)
+    if partial:
+        logger.info("%s: removed %d partial file(s) of an interrupted run", out, len(partial))
+
+
 def generate_dataset(
     classes: Sequence[str],
     jets_per_class: int,
@@ -275,6 +289,8 @@ def generate_dataset(
         for c in chunks
         if not (files.get(c.filename, {}).get("n_jets") == c.n_jets and (out / c.filename).exists())
     ]
+
+    _remove_partial_files(out, todo)
 
     def finish(entry: dict[str, Any]) -> None:
         files[f"{entry['class']}_{entry['chunk']:03d}.root"] = entry
