@@ -11,8 +11,8 @@ Pythia tune and the detector (``"none"``: particle level, the default; ``"cms"``
 * **Resumable:** the manifest is rewritten (atomically) after every finished chunk. A
   restarted run with the same seed and chunk size skips every chunk that the manifest
   lists with the planned jet count and whose file exists; files are renamed into place
-  only when complete, so an interrupted chunk is simply redone (the hidden temporary file a
-  killed run left behind is removed first).
+  only when complete, so an interrupted chunk is simply redone (hidden temporary files that
+  killed runs left behind are removed first).
 * **Parallel:** chunks are spread over ``workers`` processes (``spawn``: no Pythia state is
   ever forked, so scripts calling this with ``workers > 1`` need the usual
   ``if __name__ == "__main__":`` guard); a tqdm bar shows jets/s and the ETA.
@@ -214,10 +214,10 @@ def _load_manifest(
     return manifest
 
 
-def _remove_partial_files(out: Path, todo: Sequence[Chunk]) -> None:
-    """Delete the temporary files (``.NAME.XXXX.tmp``, :func:`jetfm.atomic.atomic_file`) that a
-    killed run left for the chunks about to be redone: they can never complete."""
-    partial = [p for c in todo for p in out.glob(f".{c.filename}.*.tmp")]
+def _remove_partial_files(out: Path, chunks: Sequence[Chunk]) -> None:
+    """Delete the temporary files (``.NAME.XXXX.tmp``, :func:`jetfm.atomic.atomic_file`) that
+    killed runs left for this dataset's chunks: they can never complete."""
+    partial = [p for c in chunks for p in out.glob(f".{c.filename}.*.tmp")]
     for path in partial:
         path.unlink(missing_ok=True)
     if partial:
@@ -290,7 +290,7 @@ def generate_dataset(
         if not (files.get(c.filename, {}).get("n_jets") == c.n_jets and (out / c.filename).exists())
     ]
 
-    _remove_partial_files(out, todo)
+    _remove_partial_files(out, chunks)
 
     def finish(entry: dict[str, Any]) -> None:
         files[f"{entry['class']}_{entry['chunk']:03d}.root"] = entry
