@@ -7,8 +7,9 @@ this runs ``studies/study_label_efficiency.py`` with the test bed's protocol:
   with random weights), fully fine-tuned on the ``kinematics`` feature group only (the files
   hold four-vectors only), for tagging;
 - at every ``--labels`` count with ``--seeds`` seeds each (``--seeds-every-size``);
-- every run at each LR of ``--lrs`` (and, with ``-- --modes full,frozen``, also with the
-  encoder frozen); the summary takes, for every model and label count, the recipe with the
+- every run at each LR of ``--lrs`` (and, with ``-- --modes full,frozen,linear``, also with
+  the encoder frozen, and as a linear probe: a linear head on the frozen encoder at 10× the
+  LR); the summary takes, for every model and label count, the recipe with the
   best mean *validation* accuracy over the seeds (pretrained and scratch alike), and reports
   the test accuracy there;
 - the gradient-boosted-tree baseline (``bdt``) on jet observables at the same label counts.
@@ -197,8 +198,9 @@ def summary_markdown(
     """The markdown summary: one table per task, then the targets."""
     lines = ["# Domain-shifted test bed: pretrained vs scratch vs BDT", "",
              "Test accuracy, mean ± std over seeds; each network at the recipe (LR, and "
-             "`frozen` where the encoder stayed frozen) with the best mean validation accuracy "
-             "(shown); four-vectors only (the `kinematics` group).", ""]  # fmt: skip
+             "`frozen` where the encoder stayed frozen, `linear` for a linear head on the "
+             "frozen encoder) with the best mean validation accuracy (shown); four-vectors "
+             "only (the `kinematics` group).", ""]  # fmt: skip
     for task, models in tables.items():
         manifest = testbeds.get(task, {})
         gen = manifest.get("generation", {})
