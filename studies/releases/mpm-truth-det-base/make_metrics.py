@@ -44,13 +44,15 @@ def seeds(cell: dict) -> str:
 
 def recipe(cell: dict) -> str:
     """The recipe validation chose and the grid it chose from, e.g. ``frozen encoder, LR
-    0.002, chosen on validation among LR 0.0005, 0.002 (full and frozen)``."""
+    0.002, chosen on validation among full: LR 0.0005, 0.002; frozen: LR 0.0005, 0.002``."""
     grid: dict[str, list[str]] = {}
     for key in cell.get("lr_scan", {}):
         lr, _, mode = key.partition(" ")
         grid.setdefault(mode or "full", []).append(lr)
     among = "; ".join(f"{mode}: LR {', '.join(lrs)}" for mode, lrs in grid.items())
-    chosen = "frozen encoder" if cell.get("mode") == "frozen" else "full fine-tuning"
+    chosen = {"frozen": "frozen encoder", "linear": "linear head on the frozen encoder"}.get(
+        cell.get("mode", "full"), "full fine-tuning"
+    )
     return f"{chosen} at LR {cell['lr']:g}, chosen on validation among {among}"
 
 
