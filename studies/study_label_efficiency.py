@@ -79,6 +79,11 @@ class Run:
         key = key if self.lr is None else f"{key}:lr{self.lr:g}"
         return key if self.mode == "full" else f"{key}:{self.mode}"
 
+    def key_matches(self, text: str) -> bool:
+        """Whether ``--only``'s ``text`` selects this run: a part of the key, or with a
+        trailing ``$`` its end."""
+        return self.key.endswith(text[:-1]) if text.endswith("$") else text in self.key
+
 
 def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run]:
     """The run matrix, cheapest first (small label sizes, main study, then extras)."""
@@ -642,7 +647,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--tasks", default="tagging,track-id,vertexing")
     parser.add_argument("--extras", default=",".join(EXTRAS), help="probe,kinematics,bdt or ''")
     parser.add_argument("--only", default=None,
-                        help="comma-separated texts: run only the keys containing one of them")  # fmt: skip
+                        help="comma-separated texts: run only the keys containing one of them "
+                        "(a text ending in $ must end the key: ':lr0.002$' is not ':lr0.002:frozen')")  # fmt: skip
     parser.add_argument(
         "--classes",
         default=None,
@@ -687,7 +693,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.summarise:
         only = [t for t in (args.only or "").split(",") if t]
         runs = [
-            r for r in plan_runs(args, checkpoints) if not only or any(t in r.key for t in only)
+            r for r in plan_runs(args, checkpoints) if not only or any(map(r.key_matches, only))
         ]
         todo = [r for r in runs if r.key not in results]
         print(f"{len(runs)} runs planned, {len(runs) - len(todo)} already done", flush=True)

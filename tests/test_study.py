@@ -205,6 +205,17 @@ def test_modes_grid_runs_frozen_beside_full_and_chooses_on_validation(study, dat
         study.main([*argv, "--modes", "full,lora"])
 
 
+def test_only_selects_by_part_of_the_key_or_by_its_end(study):
+    """--only: a text selects every key containing it; a trailing $ pins the key's end, so a
+    fully fine-tuned run can be chosen without its frozen twin."""
+    full = study.Run("main", "scratch", "tagging", 100, 1, 2e-3)
+    frozen = study.Run("main", "scratch", "tagging", 100, 1, 2e-3, "frozen")
+    assert full.key_matches("lr0.002") and frozen.key_matches("lr0.002")
+    assert full.key_matches("main:scratch:tagging:100:1:lr0.002$")
+    assert not frozen.key_matches("main:scratch:tagging:100:1:lr0.002$")
+    assert frozen.key_matches(":frozen$") and not full.key_matches("tagging:1000:")
+
+
 @pytest.mark.parametrize("bad", ["1e-3,abc", "0,1e-3", "-1e-3", ","])
 def test_lr_grid_rejects_bad_values_before_any_run(study, tmp_path, bad):
     with pytest.raises(SystemExit, match="--lrs"):
