@@ -360,15 +360,23 @@ def recipe_name(recipe: tuple[float | None, str]) -> str:
 def select_lr(rows: list[dict], metric: str) -> dict[str, Any]:
     """The cell of one (study, task, model, labels) group: the test metric's statistics at
     the recipe (LR, and mode with ``--modes``) whose mean validation metric is best; with one
-    recipe, simply its statistics."""
+    recipe, simply its statistics.
+
+    Recipes are compared on the seeds they all have: where the grid ran on the first seeds
+    only and the other seeds at the recipe chosen there, the choice is made on those first
+    seeds (``val``); a tie goes to the recipe with more seeds (the one the study went on
+    with). The cell's statistics are over every seed of the chosen recipe."""
     by_recipe: dict[tuple[float | None, str], list[dict]] = {}
     for row in rows:
         by_recipe.setdefault(recipe_of(row), []).append(row)
     if len(by_recipe) == 1:
         return metric_stats([r[metric] for r in rows])
+    shared = set.intersection(*({r.get("seed") for r in g} for g in by_recipe.values()))
 
     def val_mean(group: list[dict]) -> float:
-        vals = [r.get("val", {}).get(metric) for r in group]
+        vals = [
+            r.get("val", {}).get(metric) for r in group if not shared or r.get("seed") in shared
+        ]
         vals = [v for v in vals if v is not None]
         return float(np.mean(vals)) if vals else -math.inf
 
@@ -376,7 +384,7 @@ def select_lr(rows: list[dict], metric: str) -> dict[str, Any]:
         recipe: {"val": val_mean(g), "test": float(np.mean([r[metric] for r in g])), "n": len(g)}
         for recipe, g in sorted(by_recipe.items(), key=lambda kv: (kv[0][1], kv[0][0] or 0.0))
     }
-    best = max(scan, key=lambda recipe: scan[recipe]["val"])
+    best = max(scan, key=lambda recipe: (round(scan[recipe]["val"], 9), scan[recipe]["n"]))
     return {
         **metric_stats([r[metric] for r in by_recipe[best]]),
         "lr": best[0],

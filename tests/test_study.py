@@ -205,6 +205,26 @@ def test_modes_grid_runs_frozen_beside_full_and_chooses_on_validation(study, dat
         study.main([*argv, "--modes", "full,lora"])
 
 
+def test_recipes_are_compared_on_the_seeds_they_share(study):
+    """The grid on seed 0, the other seeds at the recipe chosen there: the choice stays the
+    seed-0 one although another recipe's single seed beats the chosen recipe's mean, and a
+    tie goes to the recipe with more seeds; the cell holds all of the chosen recipe's seeds."""
+
+    def row(lr, seed, val, test):
+        return {"lr": lr, "seed": seed, "val": {"accuracy": val}, "accuracy": test}
+
+    chosen = [row(1e-3, 0, 0.90, 0.80), row(1e-3, 1, 0.70, 0.70), row(1e-3, 2, 0.80, 0.75)]
+    other = [row(2e-3, 0, 0.85, 0.90)]  # above the chosen recipe's 3-seed mean (0.80)
+    cell = study.select_lr(chosen + other, "accuracy")
+    assert (cell["lr"], cell["n"]) == (1e-3, 3) and cell["mean"] == pytest.approx(0.75)
+    assert cell["lr_scan"]["0.001"]["val"] == pytest.approx(0.90)  # compared on seed 0
+    tie = [row(2e-3, 0, 0.90, 0.90)]
+    assert study.select_lr(chosen + tie, "accuracy")["lr"] == 1e-3
+    # a complete grid: every seed counts
+    full = [row(2e-3, 0, 0.85, 0.9), row(2e-3, 1, 0.85, 0.9), row(2e-3, 2, 0.85, 0.9)]
+    assert study.select_lr(chosen + full, "accuracy")["lr"] == 2e-3
+
+
 def test_only_selects_by_part_of_the_key_or_by_its_end(study):
     """--only: a text selects every key containing it; a trailing $ pins the key's end, so a
     fully fine-tuned run can be chosen without its frozen twin."""
