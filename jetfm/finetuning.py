@@ -687,7 +687,8 @@ class FinetuneArguments(RunArguments):
         "mlflow, ...); training_log.csv and training_curves.png are written either way.",
     )
     keep_checkpoints: bool = option(
-        False, "Keep the intermediate checkpoint-* folders after the run has finished."
+        False,
+        "Keep the intermediate checkpoint-* folders (the two newest) after the run has finished.",
     )
     training_overrides: dict[str, Any] = dataclasses.field(
         default_factory=dict, metadata={"help": "Any other TrainingArguments field."}

@@ -102,7 +102,8 @@ class PretrainArguments(RunArguments):
     )
     keep_checkpoints: bool = option(
         False,
-        "Keep the intermediate checkpoint-* folders after the run has finished (a finished "
+        "Keep the intermediate checkpoint-* folders (the two newest: older ones are rotated "
+        "out while the run goes) after the run has finished (a finished "
         "run is continued with init_from, not resume).",
     )
     compile: bool = option(

@@ -37,7 +37,8 @@ def add_run_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-checkpoints",
         action="store_true",
-        help="keep the intermediate checkpoint-* folders after the run has finished",
+        help="keep the intermediate checkpoint-* folders (the two newest) after the run has "
+        "finished",
     )
 
 
