@@ -29,6 +29,8 @@ that skip hidden entries (:func:`jetfm.hub.bundled_checkpoints`) never see them.
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
 import shutil
 import tempfile
@@ -36,7 +38,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["AtomicFile", "atomic_file", "atomic_folder", "write_text"]
+__all__ = ["AtomicFile", "atomic_file", "atomic_folder", "remove_leftovers", "write_text"]
+
+logger = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -131,6 +135,20 @@ class AtomicFile:
 
     def __repr__(self) -> str:
         return f"AtomicFile({str(self.path)!r}, {self._state})"
+
+
+def remove_leftovers(path: str | os.PathLike, suffix: str = ".tmp") -> int:
+    """Delete the temporary files (``.NAME.XXXX`` + ``suffix``) of writes to ``path`` that
+    never committed: a killed process cannot abort them. Returns how many were removed. Call
+    it only where no other process writes ``path`` at the same time."""
+    path = Path(path)
+    pattern = glob.escape(str(path.parent / f".{path.name}.")) + "*" + glob.escape(suffix)
+    removed = 0
+    for stale in glob.glob(pattern):
+        logger.info("removing %s left by an interrupted run", stale)
+        Path(stale).unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 @contextmanager

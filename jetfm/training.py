@@ -557,8 +557,9 @@ def run_training(
             ``{"tokenizer": tokenizer}``).
         run_info: extra facts recorded in the final folder's ``run_config.json``.
         keep_checkpoints: keep the ``checkpoint-*`` folders (weights and optimiser state; the
-            two newest, ``save_total_limit``) after the run has finished; by default they are removed once the final folder
-            is written (they are needed only while the run can still be resumed).
+            two newest, ``save_total_limit``) after the run has finished; by default they are
+            removed once the final folder is written (they are needed only while the run can
+            still be resumed).
 
     Every run also writes ``training_log.csv`` and ``training_curves.png`` into its folder
     and prints its log entries as readable lines (:mod:`jetfm.training_callbacks`).

@@ -23,7 +23,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import json
-import logging
 import math
 import multiprocessing as mp
 import queue
@@ -32,13 +31,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from jetfm.atomic import remove_leftovers
 from jetfm.errors import JetFMError
 from jetfm.generation import processes, tracks
 from jetfm.generation.detector import DetectorSettings, get_detector
 from jetfm.generation.processes import DEFAULT_SELECTION, DEFAULT_TUNE, JetSelection
 from jetfm.generation.writer import RootWriter, write_json_atomic
-
-logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -214,16 +212,6 @@ def _load_manifest(
     return manifest
 
 
-def _remove_partial_files(out: Path, chunks: Sequence[Chunk]) -> None:
-    """Delete the temporary files (``.NAME.XXXX.tmp``, :func:`jetfm.atomic.atomic_file`) that
-    killed runs left for this dataset's chunks: they can never complete."""
-    partial = [p for c in chunks for p in out.glob(f".{c.filename}.*.tmp")]
-    for path in partial:
-        path.unlink(missing_ok=True)
-    if partial:
-        logger.info("%s: removed %d partial file(s) of an interrupted run", out, len(partial))
-
-
 def generate_dataset(
     classes: Sequence[str],
     jets_per_class: int,
@@ -290,7 +278,8 @@ def generate_dataset(
         if not (files.get(c.filename, {}).get("n_jets") == c.n_jets and (out / c.filename).exists())
     ]
 
-    _remove_partial_files(out, chunks)
+    for c in chunks:  # the temporary files killed runs left can never complete
+        remove_leftovers(out / c.filename)
 
     def finish(entry: dict[str, Any]) -> None:
         files[f"{entry['class']}_{entry['chunk']:03d}.root"] = entry

@@ -9,9 +9,7 @@ complete, so a file with its final name is always whole and a restarted run skip
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from jetfm.atomic import AtomicFile
+from jetfm.atomic import AtomicFile, remove_leftovers
 from jetfm.data.input_plan import InputFile
 from jetfm.errors import DataError
 
@@ -184,13 +182,7 @@ def open_output(final: Path, source: InputFile, particle_names: Sequence[str]) -
 
 def remove_stale_partials(final: Path) -> None:
     """Temporary files a killed earlier run left for this output."""
-    for stale in glob.glob(
-        os.path.join(glob.escape(str(final.parent)), glob.escape(f".{final.name}.") + "*")
-    ):
-        if stale.endswith(PARTIAL_SUFFIX):
-            logger.info("removing %s left by an interrupted run", stale)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(stale)
+    remove_leftovers(final, suffix=PARTIAL_SUFFIX)
 
 
 def output_paths(files: Sequence[InputFile], out_dir: Path) -> dict[str, Path]:
