@@ -12,8 +12,9 @@ from __future__ import annotations
 #: Masked Particle Modelling targets, one module each under ``jetfm.modeling.targets``
 MPM_TARGETS: tuple[str, ...] = ("vqvae", "kmeans", "regression", "flow", "diffusion")
 
-#: fine-tuning modes: head only, everything (backbone LR ramped up), LoRA adapters
-FINETUNE_MODES: tuple[str, ...] = ("frozen", "full", "lora")
+#: fine-tuning modes: head only, everything (backbone LR ramped up), LoRA adapters, and a
+#: linear head fitted as a logistic regression on the frozen backbone (:mod:`jetfm.probing`)
+FINETUNE_MODES: tuple[str, ...] = ("frozen", "full", "lora", "probe")
 
 #: fine-tuning: default peak learning rate (the head's; ``full`` mode ramps the backbone up)
 FINETUNE_LR = 2e-3

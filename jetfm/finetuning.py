@@ -13,8 +13,13 @@ Modes (:data:`MODES`):
 * ``lora`` — low-rank adapters (``peft``, extra ``jetfm[lora]``) on the attention and
   feed-forward ``Linear`` layers of the encoder blocks, the head fully trained; the adapters
   are merged into the weights at the end, so the checkpoint is a plain jetfm model.
+* ``probe`` — nothing is trained by gradient: the whole backbone stays as it is and a linear
+  head is fitted as a logistic regression on its jet representation, the L2 strength chosen
+  on the validation jets (:mod:`jetfm.probing`; ``tagging`` and ``cwola``). No learning rate,
+  no seed dependence, seconds once the features are computed: the few-label mode for a
+  backbone pre-trained with a jet-level objective.
 
-In every mode the backbone's class-attention *pooling* (``cls_token``, ``class_attention``,
+In every gradient mode the backbone's class-attention *pooling* (``cls_token``, ``class_attention``,
 ``pool_norm``) trains with the head: Masked Particle Modelling never uses the pooled jet
 state, so those weights are still at their random initialisation in a pretrained checkpoint
 (a frozen random pooling would hand the probe a nearly constant jet state).
@@ -316,6 +321,9 @@ def apply_mode(
         for name, param in model.named_parameters():
             param.requires_grad_(not encoder_parameter(name))
         return model
+    if mode == "probe":  # fitted in closed form (jetfm.probing): no parameter takes gradients
+        model.requires_grad_(False)
+        return model
     if mode == "full":
         return model
     try:
@@ -614,7 +622,11 @@ class FinetuneArguments(RunArguments):
         metadata={"help": "Validation files (early stopping and the best checkpoint)."}
     )
     output_dir: str = dataclasses.field(metadata={"help": "The fine-tuned checkpoint folder."})
-    mode: str = option("full", "frozen, full (backbone LR ramp) or lora.")
+    mode: str = option(
+        "full",
+        "frozen, full (backbone LR ramp), lora, or probe (a logistic "
+        "regression on the frozen backbone).",
+    )
     from_scratch: bool = option(False, "Same architecture and config, random weights (the "
                                        "baseline).")  # fmt: skip
     max_train_jets: int | None = option(
@@ -760,7 +772,8 @@ def finetune(
         model: pretrained checkpoint dir/name (or a size preset, implying from scratch).
         task: ``tagging``, ``cwola``, ``track-id`` or ``vertexing``.
         train / val: ROOT, parquet or HDF5 files (path, glob, directory or list).
-        mode: ``frozen``, ``full`` (backbone LR ramp) or ``lora``.
+        mode: ``frozen``, ``full`` (backbone LR ramp), ``lora`` or ``probe`` (a linear head
+            fitted as a logistic regression on the frozen backbone; LR and schedule unused).
         from_scratch: same architecture and config, random weights (the baseline).
         max_train_jets: use a random subset of this many training jets (data-efficiency
             studies; for ``cwola`` the cap on both mixtures together).
@@ -838,6 +851,8 @@ def finetune(
         raise JetFMError(f"layer_lr_decay must be in (0, 1], got {layer_lr_decay}")
     if layer_lr_decay != 1.0 and mode != "full":
         raise JetFMError(f"layer_lr_decay applies to mode='full' only, not {mode!r}")
+    if mode == "probe":
+        check_probe_options(task, config_overrides)
     base_model = None if from_scratch else hub_model_id(model)
     model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
     config = config_for_finetuning(model)
@@ -887,6 +902,8 @@ def finetune(
         val_set = val_ds
 
     overrides = dict(config_overrides or {})
+    if mode == "probe":
+        overrides["head_hidden_size"] = 0  # a logistic regression is one linear layer
     net = load_model_for_task(
         model, task, label_names=label_names, from_scratch=from_scratch, seed=seed, **overrides
     )
@@ -957,18 +974,24 @@ def finetune(
         compile_model(trainable)
         buckets = default_buckets(processor.max_particles, getattr(train_set, "counts", None))
     collator = JetCollator(targets=targets, feature_groups=groups, buckets=buckets)
-    trainer = run_training(
-        trainable,
-        trainer_args,
-        train_set,
-        eval_dataset=val_set,
-        data_collator=collator,
-        compute_metrics=compute_metrics_fn(task),
-        callbacks=callbacks,
-        processor=processor,
-        trainer_cls=trainer_cls,
-        keep_checkpoints=options.keep_checkpoints,
-    )
+    if mode == "probe":
+        trainer, fit = _fit_probe(task, trainable, trainer_args, train_set, val_set, collator,
+                                  processor, trainer_cls)  # fmt: skip
+        run_record = {"probe": fit.summary()}
+    else:
+        trainer = run_training(
+            trainable,
+            trainer_args,
+            train_set,
+            eval_dataset=val_set,
+            data_collator=collator,
+            compute_metrics=compute_metrics_fn(task),
+            callbacks=callbacks,
+            processor=processor,
+            trainer_cls=trainer_cls,
+            keep_checkpoints=options.keep_checkpoints,
+        )
+        run_record = run_summary(trainer.state)
     final = trainer.model
     metrics = {k.removeprefix("eval_"): v for k, v in trainer.evaluate().items()}
     if task == "cwola":
@@ -976,11 +999,52 @@ def finetune(
             final, val_ds, signal, background, collator, batch_size
         )
     metrics |= {"task": task, "mode": mode, "from_scratch": bool(info["from_scratch"]),
-                "train_jets": len(train_set), **run_summary(trainer.state)}  # fmt: skip
+                "train_jets": len(train_set), **run_record}  # fmt: skip
     write_metrics(metrics, Path(output_dir) / "finetune_metrics.json")
     if trainer.is_world_process_zero():
         options.to_json_file(Path(output_dir) / FINETUNE_ARGS_NAME)
     return FinetuneResult(Path(output_dir), trainer, final, metrics, options)
+
+
+def check_probe_options(task: str, config_overrides: dict[str, Any] | None) -> None:
+    """The clear errors of ``mode="probe"``: a jet-level task and a linear head."""
+    from jetfm.probing import PROBE_TASKS
+
+    if task not in PROBE_TASKS:
+        raise JetFMError(f"mode='probe' fits a jet classifier: tasks {', '.join(PROBE_TASKS)}, "
+                         f"not {task!r} (use mode='frozen' for a frozen backbone)")  # fmt: skip
+    hidden = (config_overrides or {}).get("head_hidden_size")
+    if hidden not in (None, 0):
+        raise JetFMError(
+            f"mode='probe' fits a linear head: head_hidden_size must be 0, not {hidden}"
+        )
+
+
+def _fit_probe(
+    task: str,
+    model: PreTrainedModel,
+    trainer_args: transformers.TrainingArguments,
+    train_set: Any,
+    val_set: Any,
+    collator: Any,
+    processor: Any,
+    trainer_cls: Callable[..., transformers.Trainer],
+) -> tuple[transformers.Trainer, Any]:
+    """``mode="probe"``: fit the head (:func:`jetfm.probing.fit_probe_head`) and write the
+    checkpoint folder as a trained run does; returns a trainer holding the model (for the
+    validation metrics) and the fit."""
+    from jetfm.probing import fit_probe_head
+    from jetfm.training import save_final_checkpoint
+
+    fit = fit_probe_head(model, train_set, val_set, collator, label=get_task(task).label,
+                         progress=not trainer_args.disable_tqdm)  # fmt: skip
+    logger.info("probe: C = %g chosen on %d validation jets (cross-entropy %s)", fit.c,
+                fit.val_jets, {f"{c:g}": round(v, 4) for c, v in fit.val_loss.items()})  # fmt: skip
+    finetuning_info(model.config)["probe"] = fit.summary()  # saved in config.json
+    trainer = trainer_cls(model=model, args=trainer_args, eval_dataset=val_set,
+                          data_collator=collator, compute_metrics=compute_metrics_fn(task))  # fmt: skip
+    save_final_checkpoint(trainer, processor=processor, run_info={"probe": fit.summary()})
+    return trainer, fit
 
 
 def cwola_true_auc(

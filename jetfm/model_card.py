@@ -104,6 +104,7 @@ def _training_facts(run: dict | None, args: dict | None) -> dict[str, Any]:
         "epochs": run.get("epoch"),
         "seed": run.get("seed"),
         "world_size": run.get("world_size"),
+        "probe": run.get("probe"),  # mode="probe": the head's logistic-regression fit
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         "train_loss": summary.get("train_loss"),

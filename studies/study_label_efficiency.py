@@ -71,7 +71,7 @@ class Run:
     labels: int
     seed: int
     lr: float | None = None  # set for the runs of an --lrs grid; None: --lr
-    mode: str = "full"  # fine-tuning mode of a main run (--modes): full, frozen or linear
+    mode: str = "full"  # fine-tuning mode of a main run (--modes): full, frozen, linear, probe
 
     @property
     def key(self) -> str:
@@ -99,7 +99,7 @@ def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run
             for task in tasks:
                 for model in [*checkpoints, "scratch"]:
                     runs += [Run("main", model, task, n, seed, lr, mode)
-                             for mode in modes for lr in grid]  # fmt: skip
+                             for mode in modes for lr in lrs_of(mode, grid)]  # fmt: skip
             first = next(iter(checkpoints))
             if "probe" in extras:
                 runs += [Run("probe", first, "tagging", n, seed),
@@ -113,10 +113,16 @@ def plan_runs(args: argparse.Namespace, checkpoints: dict[str, str]) -> list[Run
 
 
 #: the fine-tuning modes of the main study: ``full``; ``frozen`` (the same head on a frozen
-#: encoder); ``linear`` (a linear head on the frozen encoder, a linear probe)
-MODES = ("full", "frozen", "linear")
+#: encoder); ``linear`` (a linear head on the frozen encoder, trained by gradient); ``probe``
+#: (``jetfm finetune --mode probe``: a logistic regression on the frozen backbone, no LR)
+MODES = ("full", "frozen", "linear", "probe")
 #: a linear head alone trains at this multiple of the grid's LR (the probe study's factor)
 LINEAR_LR_FACTOR = 10
+
+
+def lrs_of(mode: str, grid: list[float | None]) -> list[float | None]:
+    """The LRs a mode runs at: the grid, or none for the LR-free ``probe``."""
+    return [None] if mode == "probe" else grid
 
 
 def parse_modes(text: str) -> list[str]:
@@ -165,8 +171,8 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         kwargs = {"feature_groups": ["kinematics"]}
     elif run.study == "main" and args.feature_groups:
         kwargs["feature_groups"] = args.feature_groups.split(",")
-    if run.study == "main" and run.mode == "frozen":
-        kwargs["mode"] = run.mode  # the same head as full fine-tuning, on a frozen encoder
+    if run.study == "main" and run.mode in ("frozen", "probe"):
+        kwargs["mode"] = run.mode  # frozen: the same head as full fine-tuning, encoder fixed
     other_classes = "skip" if args.skip_other_classes else "raise"
     if run.task == "tagging" and args.classes:
         kwargs["classes"] = args.classes.split(",")
@@ -176,6 +182,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
     lr = run.lr if run.lr is not None else args.lr
     if linear:
         lr *= LINEAR_LR_FACTOR  # a linear head alone trains at a higher LR
+    probe = run.study == "main" and run.mode == "probe"
     start = time.perf_counter()
     result = finetune(
         model,
@@ -205,15 +212,19 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         shutil.rmtree(work, ignore_errors=True)
     keep = ("accuracy", "balanced_accuracy", "auc", "ari", "perfect_fraction", "n_jets",
             "recall", "confusion_matrix")  # fmt: skip
-    return {
-        **{k: metrics[k] for k in keep if k in metrics},
-        "val": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
-        "steps": steps,
-        "lr": lr,
-        "freeze_fraction": args.freeze_fraction,
-        "layer_lr_decay": layer_lr_decay,
-        "seconds": round(seconds, 1),
-    } | ({"feature_groups": kwargs["feature_groups"]} if "feature_groups" in kwargs else {})
+    return (
+        {
+            **{k: metrics[k] for k in keep if k in metrics},
+            "val": {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+            "steps": None if probe else steps,
+            "lr": None if probe else lr,  # a probe has no LR: its L2 strength is chosen inside
+            "freeze_fraction": args.freeze_fraction,
+            "layer_lr_decay": layer_lr_decay,
+            "seconds": round(seconds, 1),
+        }
+        | ({"probe_c": result.metrics["probe"]["c"]} if probe else {})
+        | ({"feature_groups": kwargs["feature_groups"]} if "feature_groups" in kwargs else {})
+    )
 
 
 # --- the classic baseline: boosted trees on jet observables ---------------------------------
@@ -352,7 +363,10 @@ def recipe_of(row: dict) -> tuple[float | None, str]:
 
 
 def recipe_name(recipe: tuple[float | None, str]) -> str:
+    """``0.002``, ``0.002 frozen``, ``probe``: a recipe as a key of a cell's ``lr_scan``."""
     lr, mode = recipe
+    if mode == "probe":
+        return "probe"
     name = "default" if lr is None else f"{lr:g}"
     return name if mode == "full" else f"{name} {mode}"
 
@@ -422,7 +436,7 @@ def per_class_recall(results: dict[str, dict], summary: dict[str, Any]) -> dict[
     out: dict[str, Any] = {}
     for (study, task, labels, model), rows in sorted(groups.items()):
         cell = summary.get(study, {}).get(task, {}).get(model, {}).get(labels, {})
-        if cell.get("lr") is not None:  # only the seeds of the recipe chosen on validation
+        if "lr_scan" in cell:  # only the seeds of the recipe chosen on validation
             chosen = (cell["lr"], cell.get("mode", "full"))
             rows = [r for r in rows if recipe_of(r) == chosen]
         classes = sorted({c for r in rows for c in r["recall"]})
@@ -507,7 +521,10 @@ def markdown_table(summary: dict[str, Any]) -> str:
 
 
 def cell_recipe(cell: dict[str, Any] | None) -> str:
-    """`` (LR 0.002)`` or `` (LR 0.002, frozen)``: the recipe a cell was chosen at."""
+    """`` (LR 0.002)``, `` (LR 0.002, frozen)`` or `` (probe)``: the recipe a cell was
+    chosen at."""
+    if cell is not None and cell.get("mode") == "probe":
+        return " (probe)"
     if cell is None or cell.get("lr") is None:
         return ""
     mode = cell.get("mode", "full")
@@ -584,9 +601,10 @@ def plot_lr_scan(summary: dict[str, Any], path: Path) -> bool:
         all_lrs: set[float] = set()
         for model, cell in cells.items():
             by_mode: dict[str, dict[float, dict]] = {}
+            colour, probe = None, cell["lr_scan"].get("probe")  # a probe has no LR
             for k, v in cell["lr_scan"].items():
                 lr, _, mode = k.partition(" ")
-                if lr != "default":
+                if k != "probe" and lr != "default":
                     by_mode.setdefault(mode or "full", {})[float(lr)] = v
             for mode, scan in by_mode.items():
                 lrs = sorted(scan)
@@ -601,6 +619,12 @@ def plot_lr_scan(summary: dict[str, Any], path: Path) -> bool:
                 if cell.get("mode", "full") == mode and cell.get("lr") in scan:
                     ax.plot([cell["lr"]], [scan[cell["lr"]]["test"]], "o", ms=13, mfc="none",
                             color=colour)  # fmt: skip
+            if probe is not None:  # LR-free: level lines, dash-dot test, dotted validation
+                chosen = cell.get("mode") == "probe"
+                label = f"{model} (probe{', chosen' if chosen else ''})"
+                line = ax.axhline(probe["test"], ls="-.", lw=2 if chosen else 1, color=colour,
+                                  label=label)  # fmt: skip
+                ax.axhline(probe["val"], ls=":", lw=1, color=line.get_color())
         ax.set_xscale("log")
         ax.set_xticks(sorted(all_lrs), [f"{lr:g}" for lr in sorted(all_lrs)])
         ax.minorticks_off()
@@ -673,9 +697,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="LR grid, e.g. 5e-4,1e-3,2e-3: every full fine-tuning is run at "
                         "each and the summary picks each model's LR on validation")  # fmt: skip
     parser.add_argument("--modes", default="full",
-                        help="main study: fine-tuning modes, e.g. full,frozen,linear (a "
-                        "linear head on the frozen encoder, at 10x each LR): every model runs "
-                        "each (with each LR) and the summary picks on validation")  # fmt: skip
+                        help="main study: fine-tuning modes, e.g. full,frozen,linear,probe "
+                        "(linear: a linear head on the frozen encoder, at 10x each LR; probe: "
+                        "a logistic regression on it, once, no LR): every model runs each "
+                        "(with each LR) and the summary picks on validation")  # fmt: skip
     parser.add_argument("--backbone-lr-scale", type=float, default=1.0,
                         help="full fine-tuning: backbone LR / head LR after the ramp")  # fmt: skip
     parser.add_argument("--freeze-fraction", type=float, default=0.1,

@@ -173,15 +173,20 @@ def test_modes_grid_runs_frozen_beside_full_and_chooses_on_validation(study, dat
     the key after the LR), and the summary picks LR and mode together on validation."""
     argv = ["--data", str(data), "--out", str(tmp_path), "--checkpoints", "s=tiny",
             "--labels", "40", "--seeds", "1", "--tasks", "tagging", "--extras", "",
-            "--lrs", "1e-3", "--modes", "full,frozen,linear", "--min-steps", "2",
+            "--lrs", "1e-3", "--modes", "full,frozen,linear,probe", "--min-steps", "2",
             "--max-steps", "2", "--evals", "1", "--batch-size", "32", "--only", "scratch",
             "--keep-runs"]  # fmt: skip
     summary = study.main(argv)
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert sorted(r["key"] for r in rows) == ["main:scratch:tagging:40:0:lr0.001",
                                               "main:scratch:tagging:40:0:lr0.001:frozen",
-                                              "main:scratch:tagging:40:0:lr0.001:linear"]  # fmt: skip
-    assert sorted(r["mode"] for r in rows) == ["frozen", "full", "linear"]
+                                              "main:scratch:tagging:40:0:lr0.001:linear",
+                                              "main:scratch:tagging:40:0:probe"]  # fmt: skip
+    assert sorted(r["mode"] for r in rows) == ["frozen", "full", "linear", "probe"]
+    # the probe runs once per seed, whatever the LR grid: it has no LR, but its L2 strength
+    probe = next(r for r in rows if r["mode"] == "probe")
+    assert probe["lr"] is None and probe["steps"] is None
+    assert probe["probe_c"] in (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0)
     # the linear probe: a head without hidden layer, at 10x the grid's LR (recorded as run)
     linear = next(r for r in rows if r["mode"] == "linear")
     assert linear["lr"] == pytest.approx(1e-2)
@@ -189,7 +194,7 @@ def test_modes_grid_runs_frozen_beside_full_and_chooses_on_validation(study, dat
                          / "config.json").read_text())  # fmt: skip
     assert config["head_hidden_size"] == 0
     assert set(summary["main"]["tagging"]["scratch"]["40"]["lr_scan"]) == {
-        "0.001", "0.001 frozen", "0.01 linear"}  # fmt: skip
+        "0.001", "0.001 frozen", "0.01 linear", "probe"}  # fmt: skip
     assert (tmp_path / "lr_scan.png").read_bytes()[:4] == b"\x89PNG"
 
     def row(mode, val, test):
@@ -198,6 +203,11 @@ def test_modes_grid_runs_frozen_beside_full_and_chooses_on_validation(study, dat
     # the frozen recipe wins on validation although full fine-tuning is better on test
     chosen = study.select_lr([row("full", 0.70, 0.80), row("frozen", 0.75, 0.60)], "accuracy")
     assert (chosen["lr"], chosen["mode"], chosen["mean"]) == (1e-3, "frozen", 0.60)
+    probe = row("probe", 0.77, 0.65) | {"lr": None}
+    picked = study.select_lr([row("full", 0.70, 0.80), probe], "accuracy")
+    assert (picked["lr"], picked["mode"], picked["mean"]) == (None, "probe", 0.65)
+    assert set(picked["lr_scan"]) == {"0.001", "probe"}
+    assert study.cell_recipe(picked) == " (probe)"
     assert study.cell_recipe(chosen) == " (LR 0.001, frozen)"
     chosen = study.select_lr([row("full", 0.80, 0.80), row("frozen", 0.75, 0.60)], "accuracy")
     assert "mode" not in chosen and study.cell_recipe(chosen) == " (LR 0.001)"

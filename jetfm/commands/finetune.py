@@ -85,7 +85,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--val", required=True, help="validation files (early stopping) or a data set (top:val)"
     )
     parser.add_argument("--output", required=True, help="output checkpoint directory")
-    parser.add_argument("--mode", default="full", choices=FINETUNE_MODES, help="fine-tuning mode")
+    parser.add_argument(
+        "--mode",
+        default="full",
+        choices=FINETUNE_MODES,
+        help="fine-tuning mode: full (backbone LR ramp), frozen (head only), lora, or probe (a "
+        "logistic regression on the frozen backbone, L2 chosen on --val: no LR, seconds; for "
+        "few labels and a checkpoint pre-trained with --truth class)",
+    )
     parser.add_argument(
         "--from-scratch",
         action="store_true",

@@ -86,6 +86,18 @@ class JetFMForJetTagging(JetFMPreTrainedModel):
         )
         self.post_init()
 
+    def jet_representation(
+        self,
+        kinematics: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        pid: torch.Tensor | None = None,
+        tracks: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``(B, 2 * hidden_size)``: the class-attention jet state and the mean particle
+        state, the input of :attr:`classifier` (and of ``mode="probe"``'s regression)."""
+        out = self.jetfm(kinematics=kinematics, mask=mask, pid=pid, tracks=tracks)
+        return torch.cat([out.pooler_output, masked_mean(out.last_hidden_state, mask)], dim=-1)
+
     def forward(
         self,
         kinematics: torch.Tensor,
@@ -104,8 +116,7 @@ class JetFMForJetTagging(JetFMPreTrainedModel):
             ``SequenceClassifierOutput`` with ``loss`` (when ``labels``) and ``logits (B, C)``.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        out = self.jetfm(kinematics=kinematics, mask=mask, pid=pid, tracks=tracks)
-        jet = torch.cat([out.pooler_output, masked_mean(out.last_hidden_state, mask)], dim=-1)
+        jet = self.jet_representation(kinematics=kinematics, mask=mask, pid=pid, tracks=tracks)
         logits = self.classifier(jet)
         loss = None
         if labels is not None:
