@@ -152,7 +152,10 @@ def run_quickstart(
                          chunk_size=n, progress=progress)  # fmt: skip
     seconds["generate"] = time.perf_counter() - start
 
-    echo(f"[3/4] fine-tuning a jet tagger ({max_steps} steps, batch {batch_size}, {mode} mode)")
+    if mode == "probe":
+        echo("[3/4] fitting a jet tagger (a logistic-regression probe on the frozen encoder)")
+    else:
+        echo(f"[3/4] fine-tuning a jet tagger ({max_steps} steps, batch {batch_size}, {mode} mode)")
     start = time.perf_counter()
     model_dir = out / "model"
     result = finetune(

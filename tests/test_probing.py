@@ -109,3 +109,15 @@ def test_probe_cli_and_clear_errors(files, tmp_path, capsys):
     with pytest.raises(JetFMError, match="head_hidden_size must be 0, not 64"):
         finetune("tiny", "tagging", train, val, tmp_path / "h", mode="probe",
                  config_overrides={"head_hidden_size": 64})  # fmt: skip
+
+
+def test_probe_learns_signal_from_cwola_mixtures(tmp_path):
+    """Weak supervision by a probe: fitted on the mixture index, it finds the Wqq signal
+    (the true labels only score it)."""
+    classes = ("QCD", "Wqq")
+    train = write_jetclass_file(tmp_path / "train.root", 600, seed=33, classes=classes)
+    val = write_jetclass_file(tmp_path / "val.root", 300, seed=34, classes=classes)
+    result = finetune("tiny", "cwola", train, val, tmp_path / "cwola", mode="probe", seed=0,
+                      signal="Wqq", background="QCD", fractions=(0.8, 0.2), disable_tqdm=True)  # fmt: skip
+    assert result.metrics["mode"] == "probe"
+    assert result.metrics["true_auc"] > 0.75, result.metrics
