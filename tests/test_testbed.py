@@ -179,6 +179,12 @@ def test_targets_use_the_lr_chosen_on_validation_and_every_seed():
               for r in ahead if r["model"] == "pre" and r["lr"] == 2e-3]  # fmt: skip
     cell = driver.task_table(study, ahead + frozen)["pre"]["1000"]
     assert (cell["lr"], cell["mode"], cell["seeds"]) == (2e-3, "frozen", {0: 0.9, 1: 0.9, 2: 0.9})
+    # the LR-free probe: chosen on validation, its seeds (not every row's) make the cell
+    probe = [r | {"mode": "probe", "lr": None, "key": f"main:pre:tagging:1000:{r['seed']}:probe",
+                  "accuracy": 0.85, "val": {"accuracy": 0.97}}
+             for r in ahead if r["model"] == "pre" and r["lr"] == 2e-3]  # fmt: skip
+    cell = driver.task_table(study, probe + ahead + frozen)["pre"]["1000"]
+    assert (cell["lr"], cell["mode"], cell["seeds"]) == (None, "probe", {0: 0.85, 1: 0.85, 2: 0.85})
     # one task not run: the both-task targets are not measured, not met
     checks = driver.check_targets({"top": tables["top"]}, ["pre"], 1000, 10000)["pre"]
     assert [c["met"] for c in checks.values()] == [None, None, None, True]

@@ -96,13 +96,16 @@ def check_testbed(testbed: Path, task: str, labels: list[int]) -> dict[str, Any]
 def seed_values(
     rows: list[dict], model: str, labels: int, lr: float | None, mode: str = "full"
 ) -> dict[int, float]:
-    """``{seed: test accuracy}`` of one model and label count at its chosen LR and mode."""
+    """``{seed: test accuracy}`` of one model and label count at its chosen LR and mode
+    (every row where the cell had one recipe: no LR and the default mode; the LR-free probe
+    has no LR but its mode)."""
     study = "bdt" if model == "bdt" else "main"
+    single = lr is None and mode == "full"
     return {
         r["seed"]: r["accuracy"]
         for r in rows
         if r["study"] == study and r["model"] == model and r["labels"] == labels
-        and (lr is None or (r.get("lr"), r.get("mode", "full")) == (lr, mode))
+        and (single or (r.get("lr"), r.get("mode", "full")) == (lr, mode))
     }  # fmt: skip
 
 

@@ -48,8 +48,15 @@ def recipe(cell: dict) -> str:
     grid: dict[str, list[str]] = {}
     for key in cell.get("lr_scan", {}):
         lr, _, mode = key.partition(" ")
-        grid.setdefault(mode or "full", []).append(lr)
-    among = "; ".join(f"{mode}: LR {', '.join(lrs)}" for mode, lrs in grid.items())
+        if key == "probe":  # the LR-free logistic-regression probe (finetune --mode probe)
+            grid["probe"] = []
+        else:
+            grid.setdefault(mode or "full", []).append(lr)
+    among = "; ".join(f"{mode}: LR {', '.join(lrs)}" if lrs else mode
+                      for mode, lrs in grid.items())  # fmt: skip
+    if cell.get("mode") == "probe":
+        return ("logistic-regression probe on the frozen backbone (finetune --mode probe), "
+                f"chosen on validation among {among}")  # fmt: skip
     chosen = {"frozen": "frozen encoder", "linear": "linear head on the frozen encoder"}.get(
         cell.get("mode", "full"), "full fine-tuning"
     )
