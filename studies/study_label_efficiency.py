@@ -383,8 +383,9 @@ def select_lr(rows: list[dict], metric: str) -> dict[str, Any]:
     by_recipe: dict[tuple[float | None, str], list[dict]] = {}
     for row in rows:
         by_recipe.setdefault(recipe_of(row), []).append(row)
-    if len(by_recipe) == 1:
-        return metric_stats([r[metric] for r in rows])
+    if len(by_recipe) == 1:  # nothing to choose; the mode is still named (not the LR)
+        ((_, mode),) = by_recipe
+        return metric_stats([r[metric] for r in rows]) | ({"mode": mode} if mode != "full" else {})
     shared = set.intersection(*({r.get("seed") for r in g} for g in by_recipe.values()))
 
     def val_mean(group: list[dict]) -> float:

@@ -166,6 +166,9 @@ def test_lr_grid_runs_every_lr_and_reports_the_validation_choice(study, data, tm
     assert (tmp_path / "label_efficiency.png").is_file()
     assert study.select_lr([row(1e-3, 0.7, 0.6)], "accuracy").keys() == {"mean", "std", "n",
                                                                          "values"}  # fmt: skip
+    # one recipe: nothing chosen, but a mode other than full fine-tuning is still named
+    only_probe = study.select_lr([row(None, 0.7, 0.6) | {"mode": "probe"}], "accuracy")
+    assert only_probe["mode"] == "probe" and study.cell_recipe(only_probe) == " (probe)"
 
 
 def test_modes_grid_runs_frozen_beside_full_and_chooses_on_validation(study, data, tmp_path):

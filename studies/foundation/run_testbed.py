@@ -94,18 +94,16 @@ def check_testbed(testbed: Path, task: str, labels: list[int]) -> dict[str, Any]
 
 
 def seed_values(
-    rows: list[dict], model: str, labels: int, lr: float | None, mode: str = "full"
+    rows: list[dict], model: str, labels: int, recipe: tuple[float | None, str] | None = None
 ) -> dict[int, float]:
-    """``{seed: test accuracy}`` of one model and label count at its chosen LR and mode
-    (every row where the cell had one recipe: no LR and the default mode; the LR-free probe
-    has no LR but its mode)."""
+    """``{seed: test accuracy}`` of one model and label count at its chosen ``recipe`` (LR,
+    mode; the LR-free probe: ``(None, "probe")``), every row where the cell had only one."""
     study = "bdt" if model == "bdt" else "main"
-    single = lr is None and mode == "full"
     return {
         r["seed"]: r["accuracy"]
         for r in rows
         if r["study"] == study and r["model"] == model and r["labels"] == labels
-        and (single or (r.get("lr"), r.get("mode", "full")) == (lr, mode))
+        and (recipe is None or (r.get("lr"), r.get("mode", "full")) == recipe)
     }  # fmt: skip
 
 
@@ -117,9 +115,8 @@ def task_table(study: Any, rows: list[dict]) -> dict[str, dict[str, dict]]:
     models.update(summary.get("bdt", {}).get("tagging", {}))
     for model, cells in models.items():
         for labels, cell in cells.items():
-            cell["seeds"] = seed_values(
-                rows, model, int(labels), cell.get("lr"), cell.get("mode", "full")
-            )
+            chosen = (cell["lr"], cell.get("mode", "full")) if "lr_scan" in cell else None
+            cell["seeds"] = seed_values(rows, model, int(labels), chosen)
     return models
 
 
@@ -202,8 +199,9 @@ def summary_markdown(
     lines = ["# Domain-shifted test bed: pretrained vs scratch vs BDT", "",
              "Test accuracy, mean ± std over seeds; each network at the recipe (LR, and "
              "`frozen` where the encoder stayed frozen, `linear` for a linear head on the "
-             "frozen encoder) with the best mean validation accuracy (shown); four-vectors "
-             "only (the `kinematics` group).", ""]  # fmt: skip
+             "frozen encoder trained by gradient, `probe` for a logistic regression on it, "
+             "`jetfm finetune --mode probe`) with the best mean validation accuracy (shown); "
+             "four-vectors only (the `kinematics` group).", ""]  # fmt: skip
     for task, models in tables.items():
         manifest = testbeds.get(task, {})
         gen = manifest.get("generation", {})
