@@ -853,6 +853,8 @@ def finetune(
         raise JetFMError(f"layer_lr_decay applies to mode='full' only, not {mode!r}")
     if mode == "probe":
         check_probe_options(task, config_overrides)
+        if not from_scratch:
+            warn_if_pooling_untrained(model)
     base_model = None if from_scratch else hub_model_id(model)
     model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
     config = config_for_finetuning(model)
@@ -1018,6 +1020,18 @@ def check_probe_options(task: str, config_overrides: dict[str, Any] | None) -> N
         raise JetFMError(
             f"mode='probe' fits a linear head: head_hidden_size must be 0, not {hidden}"
         )
+
+
+def warn_if_pooling_untrained(name_or_path: str | os.PathLike) -> None:
+    """``mode="probe"`` reads the pooled jet state as pre-trained: say so when MPM alone made
+    the checkpoint (its pooling is still random)."""
+    from jetfm.probing import pooling_pretrained
+
+    if not pooling_pretrained(config_for_finetuning(resolve_model(name_or_path))):
+        logger.warning("mode='probe' on %s: its class-attention pooling was never trained (no "
+                       "jet-level pre-training objective), so the probe reads a random pooled "
+                       "state beside the mean particle state; mode='frozen' or 'full' train the "
+                       "pooling and usually do better on such a checkpoint", name_or_path)  # fmt: skip
 
 
 def _fit_probe(

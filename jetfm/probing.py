@@ -32,6 +32,18 @@ PROBE_C_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0)
 PROBE_TASKS: tuple[str, ...] = ("tagging", "cwola")
 
 
+def pooling_pretrained(config: Any) -> bool:
+    """Whether a checkpoint's class-attention pooling was trained in pre-training: by a
+    jet-level objective (``truth_objectives`` ``class``); MPM alone never uses it."""
+    return (getattr(config, "truth_objectives", None) or {}).get("class", 0) > 0
+
+
+def default_tagging_mode(config: Any) -> str:
+    """``probe`` for a checkpoint whose pooled jet state was pre-trained, else ``frozen``
+    (which trains the pooling with the head)."""
+    return "probe" if pooling_pretrained(config) else "frozen"
+
+
 @dataclasses.dataclass
 class ProbeFit:
     """A fitted probe: ``weight (num_labels, D)`` and ``bias (num_labels,)`` acting on the raw
@@ -150,5 +162,5 @@ def fit_probe_head(
     return fit
 
 
-__all__ = ["PROBE_C_GRID", "PROBE_TASKS", "ProbeFit", "fit_logistic", "fit_probe_head",
-           "jet_features"]  # fmt: skip
+__all__ = ["PROBE_C_GRID", "PROBE_TASKS", "ProbeFit", "default_tagging_mode", "fit_logistic",
+           "fit_probe_head", "jet_features", "pooling_pretrained"]  # fmt: skip

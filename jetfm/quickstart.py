@@ -42,9 +42,10 @@ DEFAULT_OUTPUT = "jetfm-quickstart"
 DEFAULT_JETS_PER_CLASS = 200
 #: Fine-tuning optimiser steps by default.
 DEFAULT_MAX_STEPS = 300
-#: Fine-tuning mode by default: the pretrained encoder frozen, the pooling and the head trained
-#: (a step costs about a third of a ``full`` one: the first result in minutes on a laptop)
-DEFAULT_MODE = "frozen"
+#: Fine-tuning mode by default (None): ``probe`` for a checkpoint pre-trained with a jet-level
+#: objective (the default model; a logistic regression on the frozen backbone, seconds), else
+#: ``frozen`` (the encoder as pre-trained, the pooling and the head trained for ``max_steps``)
+DEFAULT_MODE = None
 #: Fine-tuning learning rate by default.
 DEFAULT_LR = 2e-3
 #: Seeds of the three generated samples: different seeds, so the sets are independent.
@@ -87,7 +88,7 @@ def run_quickstart(
     max_steps: int = DEFAULT_MAX_STEPS,
     batch_size: int = 64,
     lr: float = DEFAULT_LR,
-    mode: str = DEFAULT_MODE,
+    mode: str | None = DEFAULT_MODE,
     workers: int | None = None,
     seed: int = 42,
     progress: bool = True,
@@ -102,9 +103,10 @@ def run_quickstart(
         model: pretrained checkpoint: a folder, Hub id or shipped name.
         jets_per_class: training jets per class (validation gets a quarter, test as many).
         max_steps: fine-tuning optimiser steps.
-        mode: fine-tuning mode: ``frozen`` (default: the encoder as pre-trained, the pooling
-            and head learn; fast), ``full`` (everything learns after a frozen start: slower,
-            usually a few points better) or ``lora``.
+        mode: fine-tuning mode; by default ``probe`` for a checkpoint pre-trained with a
+            jet-level objective (a logistic regression on the frozen backbone: seconds, no
+            steps) and ``frozen`` otherwise (the encoder as pre-trained, the pooling and head
+            learn); ``full`` (everything learns after a frozen start: slower) or ``lora``.
         batch_size / lr / seed: fine-tuning settings.
         workers: generator processes (default: up to 4, at most the CPU count).
         progress: progress bars for generation, training and evaluation.
@@ -140,6 +142,11 @@ def run_quickstart(
     # a local folder, so that fine-tuning uses the normalisation saved with the checkpoint
     folder = resolve_pretrained(model)
     echo(f"      loaded from {folder}")
+    if mode is None:
+        from jetfm.finetuning import config_for_finetuning
+        from jetfm.probing import default_tagging_mode
+
+        mode = default_tagging_mode(config_for_finetuning(folder))
     seconds["resolve"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -121,3 +121,21 @@ def test_probe_learns_signal_from_cwola_mixtures(tmp_path):
                       signal="Wqq", background="QCD", fractions=(0.8, 0.2), disable_tqdm=True)  # fmt: skip
     assert result.metrics["mode"] == "probe"
     assert result.metrics["true_auc"] > 0.75, result.metrics
+
+
+def test_default_mode_and_warning_follow_the_pooling(files, tmp_path, caplog):
+    """A checkpoint pre-trained with a jet-class objective has a trained pooling: the
+    quickstart probes it; a pure-MPM one gets the frozen mode, and a probe of it a warning."""
+    from jetfm.finetuning import config_for_finetuning, resolve_model
+    from jetfm.probing import default_tagging_mode
+
+    def mode_of(name):
+        return default_tagging_mode(config_for_finetuning(resolve_model(name)))
+
+    assert mode_of("mpm-truth-det-base") == "probe"
+    assert mode_of("mpm-flow-tiny") == "frozen"
+    train, val = files
+    with caplog.at_level("WARNING", logger="jetfm.finetuning"):
+        finetune("mpm-flow-tiny", "tagging", train, val, tmp_path / "p", mode="probe",
+                 max_train_jets=100, disable_tqdm=True)  # fmt: skip
+    assert "pooling was never trained" in caplog.text

@@ -52,8 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mode",
         choices=FINETUNE_MODES,
         default=DEFAULT_MODE,
-        help="fine-tuning mode: frozen (the pretrained encoder as it is, pooling and head "
-        "learn; fast) or full (everything learns: about three times slower per step)",
+        help="fine-tuning mode (default: probe, a logistic regression on the frozen encoder, "
+        "for a checkpoint pre-trained with a jet-class objective such as the default model; "
+        "frozen otherwise: the encoder as it is, pooling and head learn); full: everything "
+        "learns, about three times slower per step",
     )
     parser.add_argument("--lr", type=positive_float, default=DEFAULT_LR, help="learning rate")
     parser.add_argument(
