@@ -18,9 +18,10 @@ With the published files::
     jetfm finetune --model mpm-truth-det-base --task tagging --layout qg-npz \\
         --train QG_jets_train.npz --val QG_jets_val.npz --output runs/qg
 
-With about 1,000 labels, ``mode="frozen"`` (``--mode frozen`` on the command line) is the
-recipe validation chose for ``mpm-truth-det-base`` on quark/gluon and top jets of
-four-vectors only (``docs/results.md``); the example keeps the default, full fine-tuning.
+With 100 to 1,000 labels, ``mode="probe"`` (``--mode probe`` on the command line: a
+logistic regression on the frozen backbone) is the recipe validation chose for
+``mpm-truth-det-base`` on quark/gluon and top jets of four-vectors only
+(``docs/results.md``); the example keeps the default, full fine-tuning.
 
 Without ``--files`` the example writes small files of that layout itself (synthetic jets:
 gluon jets have more, and more widely spread, particles than quark jets).

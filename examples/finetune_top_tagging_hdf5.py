@@ -8,9 +8,9 @@ four-vectors the files have (the groups are chosen from the files, and logged); 
 and predictions written beside the test file as an HDF5 file whose datasets are aligned row
 by row with it.
 
-With about 1,000 labels, ``mode="frozen"`` (``jetfm finetune --mode frozen``) is the recipe
-validation chose for this checkpoint on four-vector jets (``docs/results.md``); the example
-keeps the default, full fine-tuning.
+With 100 to 1,000 labels, ``mode="probe"`` (``jetfm finetune --mode probe``: a logistic
+regression on the frozen backbone) is the recipe validation chose for this checkpoint on
+four-vector jets (``docs/results.md``); the example keeps the default, full fine-tuning.
 
 With your files::
 
