@@ -853,11 +853,11 @@ def finetune(
         raise JetFMError(f"layer_lr_decay applies to mode='full' only, not {mode!r}")
     if mode == "probe":
         check_probe_options(task, config_overrides)
-        if not from_scratch:
-            warn_if_pooling_untrained(model)
     base_model = None if from_scratch else hub_model_id(model)
     model = resolve_model(model)  # a name would miss the checkpoint's normalisation below
     config = config_for_finetuning(model)
+    if mode == "probe" and not from_scratch:
+        warn_if_pooling_untrained(config, model)
     processor = processor_for_finetuning(
         model,
         train,
@@ -1022,12 +1022,12 @@ def check_probe_options(task: str, config_overrides: dict[str, Any] | None) -> N
         )
 
 
-def warn_if_pooling_untrained(name_or_path: str | os.PathLike) -> None:
+def warn_if_pooling_untrained(config: JetFMConfig, name_or_path: str | os.PathLike) -> None:
     """``mode="probe"`` reads the pooled jet state as pre-trained: say so when MPM alone made
-    the checkpoint (its pooling is still random)."""
+    the checkpoint ``name_or_path`` (``config``: its config; the pooling is still random)."""
     from jetfm.probing import pooling_pretrained
 
-    if not pooling_pretrained(config_for_finetuning(resolve_model(name_or_path))):
+    if not pooling_pretrained(config):
         logger.warning("mode='probe' on %s: its class-attention pooling was never trained (no "
                        "jet-level pre-training objective), so the probe reads a random pooled "
                        "state beside the mean particle state; mode='frozen' or 'full' train the "
