@@ -63,6 +63,9 @@ def pretrained(tmp_path_factory, files):
     from jetfm.training import run_training, training_arguments
 
     out = tmp_path_factory.mktemp("mpm") / "ckpt"
+    # the model is built before the Trainer seeds: seed here, so that the weights do not
+    # depend on which tests this worker ran before
+    torch.manual_seed(0)
     processor = JetProcessor().fit(files[0], progress=False)
     data = JetDataset(files[0], processor, targets=())
     config = JetFMConfig.from_preset("tiny", mpm_target="regression")
@@ -107,7 +110,9 @@ def test_tagging_cli_beats_chance_and_evaluates(files, pretrained, tmp_path):
 
 def test_track_id_beats_all_primary(hf_files, pretrained, tmp_path):
     train, val = hf_files
-    result = finetune(pretrained, "track-id", train, val, tmp_path / "tid", epochs=6, **FAST)
+    # 12 epochs: over 8 seeds of the pretraining fixture, balanced accuracy 0.37-0.46 (with 6:
+    # 0.23-0.38, too close to the bar below)
+    result = finetune(pretrained, "track-id", train, val, tmp_path / "tid", epochs=12, **FAST)
     metrics = evaluate_checkpoint(result.output_dir, val, plots_dir=tmp_path / "p", progress=False)
     # "all primary" has balanced accuracy 1 / (number of classes present)
     baseline = 1.0 / sum(1 for n in metrics["class_counts"].values() if n > 0)
