@@ -220,6 +220,7 @@ def load_model_for_task(
     label_names: Sequence[str] | None = None,
     from_scratch: bool = False,
     seed: int = 42,
+    pretrained_head: bool = True,
     **config_overrides: Any,
 ) -> PreTrainedModel:
     """The task's head on the pretrained backbone (or on random weights).
@@ -231,6 +232,9 @@ def load_model_for_task(
         label_names: jet class names for ``tagging`` (sets ``num_labels``/``id2label``).
         from_scratch: same config, random weights.
         seed: seeds the head's (and, from scratch, the backbone's) initialisation.
+        pretrained_head: start a new head from the checkpoint's pre-training truth head that
+            did the same job, where it has one that fits (:data:`TASK_HEADS_FROM_TRUTH`;
+            ``track-id``: the track-origin head); False: a new random head.
         config_overrides: e.g. ``head_hidden_size=0`` for a linear probe.
     """
     spec = get_task(task)
@@ -254,8 +258,38 @@ def load_model_for_task(
         model = spec.head_class(config_for_finetuning(path, **kwargs))
     else:
         model = head_on_checkpoint(path, task, **kwargs)
+        if pretrained_head:
+            start_head_from_truth(model, path, task)
     finetuning_info(model.config).update(task=task, from_scratch=bool(from_scratch or preset))
     return model
+
+
+#: task → the pre-training truth head (:mod:`jetfm.modeling.truth_heads`) with the same job
+#: and layout as the task's head (an ``MLPHead`` on ``[particle state, jet state]``)
+TASK_HEADS_FROM_TRUTH: dict[str, str] = {"track-id": "origin"}
+
+
+def start_head_from_truth(model: PreTrainedModel, folder: str | os.PathLike, task: str) -> bool:
+    """Copy into ``model.classifier`` the pre-training truth head of checkpoint ``folder``
+    that did ``task``'s job (``jetfm pretrain --truth origin=...`` for ``track-id``), when it
+    has one of the same shapes: the head then starts as a working classifier rather than a
+    random one. Records ``head_from`` in the fine-tuning info; returns whether it did."""
+    from jetfm.modeling.continuation import truth_head_weights
+
+    truth = TASK_HEADS_FROM_TRUTH.get(task)
+    saved = truth_head_weights(Path(folder), truth) if truth else {}
+    if not saved:
+        return False
+    own = model.classifier.state_dict()
+    if saved.keys() != own.keys() or any(saved[k].shape != own[k].shape for k in own):
+        logger.info("%s: its pre-trained %s head does not fit a %s head with head_hidden_size "
+                    "%s; a new head is created", folder, truth, task,
+                    model.config.head_hidden_size)  # fmt: skip
+        return False
+    model.classifier.load_state_dict(saved)
+    finetuning_info(model.config)["head_from"] = f"pre-trained truth head '{truth}'"
+    logger.info("the %s head starts from the pre-trained %s head of %s", task, truth, folder)
+    return True
 
 
 def head_on_checkpoint(path: str | os.PathLike, task: str, **config_overrides: Any) -> Any:
@@ -644,6 +678,11 @@ class FinetuneArguments(RunArguments):
     lr: float = option(DEFAULT_LR, "Peak learning rate of the head (chosen on the validation "
                                    "set at 1,000 labels).")  # fmt: skip
     seed: int = option(42, "Seeds the subset, the head and the data order.")
+    pretrained_head: bool = option(
+        True,
+        "track-id: start the head from the checkpoint's pre-trained track-origin head where it "
+        "has one (jetfm pretrain --truth origin=...); False: a new random head.",
+    )
     feature_groups: tuple[str, ...] | None = option(
         None, "Input groups to use (None: all the model and the data share)."
     )
@@ -784,6 +823,8 @@ def finetune(
         lr: peak learning rate (2e-3: chosen on the validation set at 1,000 labels for
             pre-trained and from-scratch models alike).
         seed: seeds the subset, the head and the data order.
+        pretrained_head: ``track-id``: start the head from the checkpoint's pre-trained
+            track-origin head where it has one (see :func:`start_head_from_truth`).
         feature_groups: input groups to use (default: all the model and data share).
         classes: tagging only: learn these classes (``label_*`` branch names, e.g.
             ``["QCD", "Tbqq"]``) instead of every class in the files.
@@ -907,7 +948,13 @@ def finetune(
     if mode == "probe":
         overrides["head_hidden_size"] = 0  # a logistic regression is one linear layer
     net = load_model_for_task(
-        model, task, label_names=label_names, from_scratch=from_scratch, seed=seed, **overrides
+        model,
+        task,
+        label_names=label_names,
+        from_scratch=from_scratch,
+        seed=seed,
+        pretrained_head=options.pretrained_head,
+        **overrides,
     )
     info = finetuning_info(net.config)
     info["feature_groups"] = list(groups)
@@ -1093,10 +1140,12 @@ __all__ = [
     "LORA_TARGET_MODULES",
     "MODES",
     "Schedule",
+    "TASK_HEADS_FROM_TRUTH",
     "apply_mode",
     "encoder_parameter",
     "finetuning_info",
     "hub_model_id",
+    "start_head_from_truth",
     "compute_metrics_fn",
     "cwola_true_auc",
     "default_schedule",

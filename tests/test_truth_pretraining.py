@@ -318,3 +318,59 @@ def test_truth_options_and_their_errors(generated, tmp_path, capsys):
     assert "--supervised-classes: unknown class 'Hbb'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="pretrain_classes"):
         JetFMConfig(truth_objectives={"class": 1.0})
+
+
+def test_track_id_head_starts_from_the_pretrained_origin_head(truth_run, generated, tmp_path,
+                                                              caplog):  # fmt: skip
+    """The track-origin head pre-trained beside MPM is where a track-id head starts: from a
+    `jetfm pretrain` output and from a release alike; --new-head (or a head of another shape)
+    gives a random one."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from jetfm.finetuning import finetune, load_model_for_task
+
+    train, val = generated
+    out = truth_run.output_dir
+    origin = truth_run.model.truth.origin.state_dict()
+    release = tmp_path / "release"
+    truth_run.model.jetfm.save_pretrained(release)
+    save_file(decoder_state(truth_run.model), str(release / DECODER_WEIGHTS_NAME))
+    batch = _batch(val, JetProcessor.from_pretrained(out), n=90, targets=("track_labels",))
+    labels = batch.pop("track_labels")
+    tracks = labels != IGNORE_INDEX
+
+    def balanced_accuracy(model) -> float:
+        with torch.no_grad():
+            logits = model.eval()(**batch).logits
+        return balanced_accuracy_score(labels[tracks], logits.argmax(-1)[tracks])
+
+    for folder in (out, release):
+        with caplog.at_level(logging.INFO, logger="jetfm.finetuning"):
+            model = load_model_for_task(folder, "track-id")
+        assert "starts from the pre-trained origin head" in caplog.text
+        for key, value in model.classifier.state_dict().items():
+            torch.testing.assert_close(value, origin[key])
+        assert model.config.finetuning["head_from"] == "pre-trained truth head 'origin'"
+        caplog.clear()
+    # before any fine-tuning step it tells displaced tracks from prompt ones; a new head can't
+    present = len(torch.unique(labels[tracks]))
+    new = load_model_for_task(out, "track-id", pretrained_head=False)
+    assert "head_from" not in new.config.finetuning
+    warm_ba, new_ba = balanced_accuracy(model), balanced_accuracy(new)  # 0.32, 0.11 here
+    assert warm_ba > max(1.0 / present, new_ba) + 0.05, (warm_ba, new_ba)
+    # another head shape: a new head, said so
+    with caplog.at_level(logging.INFO, logger="jetfm.finetuning"):
+        load_model_for_task(out, "track-id", head_hidden_size=16)
+    assert "does not fit" in caplog.text
+    # the CLI's --new-head, and the record of the run
+    common = ["finetune", "--model", str(out), "--task", "track-id", "--train", str(train),
+              "--val", str(val), "--max-steps", "2", "--batch-size", "32", "--evals", "1"]  # fmt: skip
+    assert cli_main([*common, "--output", str(tmp_path / "warm")]) == 0
+    assert cli_main([*common, "--output", str(tmp_path / "new"), "--new-head"]) == 0
+    warm = JetFMConfig.from_pretrained(tmp_path / "warm").finetuning
+    assert warm["head_from"] == "pre-trained truth head 'origin'"
+    assert "head_from" not in JetFMConfig.from_pretrained(tmp_path / "new").finetuning
+    # tagging has no such head: a new one
+    tagger = finetune(str(out), "tagging", train, val, tmp_path / "tag", max_steps=2,
+                      batch_size=32, early_stopping_patience=None, evals_per_run=1)  # fmt: skip
+    assert "head_from" not in tagger.model.config.finetuning

@@ -211,6 +211,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch.compile the model (static shapes, one graph per bucket of padded lengths)",
     )
     parser.add_argument(
+        "--new-head",
+        action="store_true",
+        help="track-id: a new random head, even where --model has a pre-trained "
+        "track-origin head (by default the head starts from it)",
+    )
+    parser.add_argument(
         "--refit-processor",
         action="store_true",
         help="fit the normalisation statistics on --train when the --model checkpoint has no "
@@ -239,6 +245,7 @@ def finetune_arguments(args: argparse.Namespace) -> FinetuneArguments:
         max_steps=args.max_steps,
         batch_size=args.batch_size,
         seed=args.seed,
+        pretrained_head=not args.new_head,
         feature_groups=args.feature_groups,
         classes=args.classes,
         other_classes="skip" if args.skip_other_classes else "raise",

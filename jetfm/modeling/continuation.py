@@ -161,6 +161,21 @@ def _load_decoder(model: Any, decoder: dict[str, torch.Tensor]) -> bool:
     return True
 
 
+def truth_head_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
+    """The weights of the pre-training truth head ``name`` (``origin``, ``jet_class``,
+    ``vertex``) of checkpoint ``folder``, without their prefix: from ``model.safetensors`` of
+    a ``jetfm pretrain`` output or from :data:`DECODER_WEIGHTS_NAME` beside a release's
+    backbone. Empty when the checkpoint has no such head."""
+    prefix = f"{TRUTH_PREFIX}{name}."
+    for path in (Path(folder) / WEIGHTS_NAME, Path(folder) / DECODER_WEIGHTS_NAME):
+        if path.is_file():
+            state = _read(path)
+            head = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            if head:
+                return head
+    return {}
+
+
 def load_truth_heads(model: Any, state: dict[str, torch.Tensor], folder: Path) -> list[str]:
     """Load each of the model's truth heads that ``state`` holds with the same shapes (the
     jet-class head only for the same ``pretrain_classes``); the others keep their fresh
