@@ -199,12 +199,14 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
         freeze_fraction=args.freeze_fraction,
         layer_lr_decay=layer_lr_decay,
         seed=run.seed,
+        pretrained_head=not args.new_head,
         early_stopping_patience=None,
         evals_per_run=args.evals,
         disable_tqdm=True,
         **kwargs,
     )
     seconds = time.perf_counter() - start
+    info = getattr(getattr(result.model, "config", None), "finetuning", None) or {}
     metrics = evaluate_checkpoint(
         work, str(data / "test"), progress=False, other_classes=other_classes
     )
@@ -223,6 +225,7 @@ def run_finetune(run: Run, args: argparse.Namespace, checkpoints: dict[str, str]
             "seconds": round(seconds, 1),
         }
         | ({"probe_c": result.metrics["probe"]["c"]} if probe else {})
+        | ({"head_from": info["head_from"]} if "head_from" in info else {})
         | ({"feature_groups": kwargs["feature_groups"]} if "feature_groups" in kwargs else {})
     )
 
@@ -697,6 +700,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lrs", default=None,
                         help="LR grid, e.g. 5e-4,1e-3,2e-3: every full fine-tuning is run at "
                         "each and the summary picks each model's LR on validation")  # fmt: skip
+    parser.add_argument(
+        "--new-head",
+        action="store_true",
+        help="track-id: a random head even where a checkpoint has a "
+        "pre-trained track-origin head (by default the head starts from it)",
+    )
     parser.add_argument("--modes", default="full",
                         help="main study: fine-tuning modes, e.g. full,frozen,linear,probe "
                         "(linear: a linear head on the frozen encoder, at 10x each LR; probe: "
