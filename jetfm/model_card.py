@@ -168,6 +168,8 @@ def collect_facts(
         # a backbone's config records its own class; "JetFM" is only the Python alias
         "is_backbone": model_class == "JetFMModel",
         "base_model": provenance.get("base_model") or finetuned.get("base_model"),
+        # a task head that started from one of the base model's pre-training truth heads
+        "head_from": finetuned.get("head_from"),
         "datasets": dataset_ids(provenance),
         "config": config,
         "architecture": {

@@ -26,6 +26,7 @@ from jetfm.data.truth import (
     truth_class_table,
 )
 from jetfm.errors import JetFMError
+from jetfm.model_card import collect_facts, render_model_card
 from jetfm.modeling.backbone import JetFMModel
 from jetfm.modeling.continuation import (
     DECODER_WEIGHTS_NAME,
@@ -370,6 +371,9 @@ def test_track_id_head_starts_from_the_pretrained_origin_head(truth_run, generat
     warm = JetFMConfig.from_pretrained(tmp_path / "warm").finetuning
     assert warm["head_from"] == "pre-trained truth head 'origin'"
     assert "head_from" not in JetFMConfig.from_pretrained(tmp_path / "new").finetuning
+    card = render_model_card(collect_facts(tmp_path / "warm"))
+    assert "| Head initialisation | the base model's pre-trained truth head 'origin' |" in card
+    assert "Head initialisation" not in render_model_card(collect_facts(tmp_path / "new"))
     # tagging has no such head: a new one
     tagger = finetune(str(out), "tagging", train, val, tmp_path / "tag", max_steps=2,
                       batch_size=32, early_stopping_patience=None, evals_per_run=1)  # fmt: skip
