@@ -4,7 +4,9 @@ What it shows: the two per-particle tasks. ``track-id`` classifies each charged 
 origin (primary, b, b→c, c, τ, other; truth branch ``part_origin``); ``vertexing`` scores
 every pair of tracks as sharing a vertex or not and groups them (truth ``part_vtx``),
 evaluated with the adjusted Rand index per jet. Heavy-flavour jets (Hbb, Hcc, Tbqq) carry
-the displaced vertices; QCD adds light jets.
+the displaced vertices; QCD adds light jets. With a checkpoint pre-trained on track origin
+(``--model mpm-truth-det-base``) the track-id head starts from its pre-trained origin head,
+and tells displaced tracks from prompt ones before the first step.
 
 Run (needs ``jetfm[generate]`` unless ``--data DIR`` with ``train/ val/ test/``)::
 
