@@ -18,6 +18,10 @@ FINETUNE_MODES: tuple[str, ...] = ("frozen", "full", "lora", "probe")
 
 #: fine-tuning: default peak learning rate (the head's; ``full`` mode ramps the backbone up)
 FINETUNE_LR = 2e-3
+#: fine-tuning: default peak LR for a head that starts from a pre-trained truth head
+#: (``track-id`` from the track-origin head): 2e-3 washes its start out, 5e-4 keeps it
+#: (chosen on the validation set at 1,000 labels)
+FINETUNE_PRETRAINED_HEAD_LR = 5e-4
 #: fine-tuning: default epochs, but at least :data:`FINETUNE_MIN_STEPS` optimiser steps
 FINETUNE_EPOCHS = 10.0
 FINETUNE_MIN_STEPS = 250
@@ -41,6 +45,7 @@ __all__ = [
     "FINETUNE_EVALS",
     "FINETUNE_FREEZE_FRACTION",
     "FINETUNE_LR",
+    "FINETUNE_PRETRAINED_HEAD_LR",
     "FINETUNE_MAX_BATCH_SIZE",
     "FINETUNE_MIN_BATCH_SIZE",
     "FINETUNE_MIN_STEPS",

@@ -58,6 +58,7 @@ from jetfm.defaults import (
     FINETUNE_MIN_STEPS,
     FINETUNE_MODES,
     FINETUNE_PATIENCE,
+    FINETUNE_PRETRAINED_HEAD_LR,
     FINETUNE_RAMP_FRACTION,
 )
 from jetfm.errors import CheckpointError, JetFMError, MissingExtraError
@@ -675,8 +676,11 @@ class FinetuneArguments(RunArguments):
     batch_size: int | None = option(
         None, "Jets per step (None: a tenth of the training jets, within [16, 256])."
     )
-    lr: float = option(DEFAULT_LR, "Peak learning rate of the head (chosen on the validation "
-                                   "set at 1,000 labels).")  # fmt: skip
+    lr: float | None = option(
+        None,
+        "Peak learning rate of the head (None: 2e-3, or 5e-4 for a head that starts from a "
+        "pre-trained truth head; both chosen on the validation set at 1,000 labels).",
+    )
     seed: int = option(42, "Seeds the subset, the head and the data order.")
     pretrained_head: bool = option(
         True,
@@ -820,8 +824,9 @@ def finetune(
             number of training jets (:func:`default_schedule`: batch = a tenth of the jets
             within [16, 256], 10 epochs but at least 250 steps; 250 steps × 100 jets at 1,000
             jets). ``max_steps > 0`` overrides ``epochs``.
-        lr: peak learning rate (2e-3: chosen on the validation set at 1,000 labels for
-            pre-trained and from-scratch models alike).
+        lr: peak learning rate. ``None``: 2e-3 (chosen on the validation set at 1,000
+            labels for pre-trained and from-scratch models alike), or 5e-4 for a head that
+            starts from a pre-trained truth head (2e-3 washes its start out).
         seed: seeds the subset, the head and the data order.
         pretrained_head: ``track-id``: start the head from the checkpoint's pre-trained
             track-origin head where it has one (see :func:`start_head_from_truth`).
@@ -966,6 +971,8 @@ def finetune(
             "background": background,
             "fractions": list(train_set.mixtures.fractions),
         }
+    if lr is None:
+        lr = FINETUNE_PRETRAINED_HEAD_LR if "head_from" in info else DEFAULT_LR
     trainable = apply_mode(net, mode, lora_rank=lora_rank)
 
     schedule = default_schedule(

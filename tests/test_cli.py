@@ -213,7 +213,8 @@ def test_finetune_defaults_are_the_library_ones():
                                   val="t/d.root", output_dir="t/out")  # fmt: skip
     assert parsed.to_dict() == {**library.to_dict(), "config_overrides": {}}
     # and the defaults the help states in words are those values
-    assert f"(default: {F.DEFAULT_LR:g})" in _option_help("finetune", "--lr")
+    lr_help = _option_help("finetune", "--lr")
+    assert f"(default: {F.DEFAULT_LR:g}; {D.FINETUNE_PRETRAINED_HEAD_LR:g} for a head" in lr_help
     assert f"(default: {F.DEFAULT_EVALS})" in _option_help("finetune", "--evals")
     assert f"(default: {F.DEFAULT_PATIENCE};" in _option_help("finetune", "--patience")
     epochs = _option_help("finetune", "--epochs")

@@ -67,3 +67,10 @@ def test_mpm_truth_det_base_values_are_rebuilt_from_the_test_bed_rows(tmp_path):
     tagging = [r for r in rebuilt["results"] if "recipe chosen on validation" in r["task"]]
     # both tasks and the 8-class test bed, at 1,000 and at 100 labels
     assert len(tagging) == 6 and all("scratch" in r["notes"] for r in tagging)
+    # track origin from the pre-trained head, on the shifted and the generated jets: each
+    # beside a new random head and scratch, both at the LR validation chose
+    track = [r for r in rebuilt["results"] if "from the pre-trained track-origin head" in r["task"]]
+    assert len(track) == 4
+    fine_tuned = [r for r in track if "LR chosen on validation" in r["task"]]
+    assert len(fine_tuned) == 2
+    assert all("new random head" in r["notes"] and "scratch" in r["notes"] for r in fine_tuned)

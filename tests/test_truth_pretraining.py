@@ -3,6 +3,7 @@ track origin and vertex pairing, on generated-like ROOT files written with uproo
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 
@@ -25,6 +26,7 @@ from jetfm.data.truth import (
     truth_class_names,
     truth_class_table,
 )
+from jetfm.defaults import FINETUNE_LR, FINETUNE_PRETRAINED_HEAD_LR
 from jetfm.errors import JetFMError
 from jetfm.model_card import collect_facts, render_model_card
 from jetfm.modeling.backbone import JetFMModel
@@ -371,6 +373,10 @@ def test_track_id_head_starts_from_the_pretrained_origin_head(truth_run, generat
     warm = JetFMConfig.from_pretrained(tmp_path / "warm").finetuning
     assert warm["head_from"] == "pre-trained truth head 'origin'"
     assert "head_from" not in JetFMConfig.from_pretrained(tmp_path / "new").finetuning
+    # the default LR keeps the pre-trained head's start; a new head gets the usual one
+    learning_rate = {k: json.loads((tmp_path / k / "training_args.json").read_text())[
+        "learning_rate"] for k in ("warm", "new")}  # fmt: skip
+    assert learning_rate == {"warm": FINETUNE_PRETRAINED_HEAD_LR, "new": FINETUNE_LR}
     card = render_model_card(collect_facts(tmp_path / "warm"))
     assert "| Head initialisation | the base model's pre-trained truth head 'origin' |" in card
     assert "Head initialisation" not in render_model_card(collect_facts(tmp_path / "new"))

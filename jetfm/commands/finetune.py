@@ -11,7 +11,8 @@ finetune_metrics.json (validation metrics of the best checkpoint).
 
 Defaults that suit small and large label sets alike: the batch is a tenth of the training
 jets (16 to 256), the run 10 epochs but at least 250 optimiser steps (1,000 jets: 250 steps
-of 100 jets), LR 2e-3 for pre-trained and from-scratch models; 10 validation passes, stopping
+of 100 jets), LR 2e-3 for pre-trained and from-scratch models (5e-4 for a track-id head that
+starts from a pre-trained track-origin head); 10 validation passes, stopping
 after 3 without improvement, and the best checkpoint restored at the end.
 """
 
@@ -54,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         FINETUNE_MIN_STEPS,
         FINETUNE_MODES,
         FINETUNE_PATIENCE,
+        FINETUNE_PRETRAINED_HEAD_LR,
         FINETUNE_RAMP_FRACTION,
     )
     from jetfm.option_checks import (
@@ -128,7 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lr",
         type=positive_float,
         default=None,
-        help=f"peak learning rate of the head (default: {FINETUNE_LR:g})",
+        help=f"peak learning rate of the head (default: {FINETUNE_LR:g}; "
+        f"{FINETUNE_PRETRAINED_HEAD_LR:g} for a head that starts from a pre-trained truth head)",
     )
     parser.add_argument("--seed", type=seed, default=42, help="random seed")
     parser.add_argument(
