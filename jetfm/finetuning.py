@@ -275,14 +275,13 @@ def start_head_from_truth(model: PreTrainedModel, folder: str | os.PathLike, tas
     that did ``task``'s job (``jetfm pretrain --truth origin=...`` for ``track-id``), when it
     has one of the same shapes: the head then starts as a working classifier rather than a
     random one. Records ``head_from`` in the fine-tuning info; returns whether it did."""
-    from jetfm.modeling.continuation import truth_head_weights
+    from jetfm.modeling.continuation import state_fits, truth_head_weights
 
     truth = TASK_HEADS_FROM_TRUTH.get(task)
     saved = truth_head_weights(Path(folder), truth) if truth else {}
     if not saved:
         return False
-    own = model.classifier.state_dict()
-    if saved.keys() != own.keys() or any(saved[k].shape != own[k].shape for k in own):
+    if not state_fits(model.classifier, saved):
         logger.info("%s: its pre-trained %s head does not fit a %s head with head_hidden_size "
                     "%s; a new head is created", folder, truth, task,
                     model.config.head_hidden_size)  # fmt: skip

@@ -161,6 +161,12 @@ def _load_decoder(model: Any, decoder: dict[str, torch.Tensor]) -> bool:
     return True
 
 
+def state_fits(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Whether ``state`` holds exactly ``module``'s tensors, each with its shape."""
+    own = module.state_dict()
+    return state.keys() == own.keys() and all(state[k].shape == own[k].shape for k in own)
+
+
 def truth_head_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
     """The weights of the pre-training truth head ``name`` (``origin``, ``jet_class``,
     ``vertex``) of checkpoint ``folder``, without their prefix: from ``model.safetensors`` of
@@ -188,8 +194,7 @@ def load_truth_heads(model: Any, state: dict[str, torch.Tensor], folder: Path) -
     for name, head in truth.named_children():
         prefix = f"{TRUTH_PREFIX}{name}."
         saved = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        own = head.state_dict()
-        fits = saved.keys() == own.keys() and all(saved[k].shape == own[k].shape for k in own)
+        fits = state_fits(head, saved)
         if name == "jet_class":
             fits = fits and saved_classes == model.config.pretrain_classes
         if fits:

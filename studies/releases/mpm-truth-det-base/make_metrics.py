@@ -245,20 +245,13 @@ TRACK_EARLIER = {"newhead": [("foundation/elsewhere/results.jsonl", "truth")],
                  "scratch": [("results_session20.jsonl", "scratch")]}  # fmt: skip
 
 
-def chosen_lr(
-    rows: list[dict], metric: str = "balanced_accuracy"
-) -> tuple[float, dict[int, float], dict[float, float]]:
-    """The LR with the best validation ``metric``, averaged over the seeds that every LR of
-    the grid ran (seed 0 where the grid ran on seed 0 only); its test values by seed, and the
-    validation mean of every LR."""
-    by_lr: dict[float, dict[int, dict]] = {}
-    for r in rows:
-        by_lr.setdefault(r["lr"], {})[r["seed"]] = r
-    common = set.intersection(*(set(v) for v in by_lr.values()))
-    val = {lr: sum(v[s]["val"][metric] for s in common) / len(common)
-           for lr, v in by_lr.items()}  # fmt: skip
-    lr = max(val, key=val.get)
-    return lr, {s: r[metric] for s, r in by_lr[lr].items()}, val
+def chosen_cell(study, rows: list[dict], metric: str) -> dict:
+    """The study's own choice of LR on validation (``select_lr``: the validation mean over
+    the seeds every LR ran), with ``seeds`` (the chosen LR's test values by seed) and
+    ``grid`` (the LRs it chose among)."""
+    cell = study.select_lr(rows, metric)
+    values = {r["seed"]: r[metric] for r in rows if r["lr"] == cell["lr"]}
+    return cell | {"seeds": dict(sorted(values.items())), "grid": sorted({r["lr"] for r in rows})}
 
 
 def track_origin_results() -> list[dict]:
@@ -279,11 +272,8 @@ def track_origin_results() -> list[dict]:
                     rows += [r | {"model": model} for r in read_rows(REPO / "studies" / "results" / name)
                              if (r.get("study"), r.get("model"), r.get("task"), r.get("labels"))
                              == ("main", in_file, "track-id", 1000) and r.get("lr")]  # fmt: skip
-        cells = {}
-        for model in ("warmhead", "newhead", "scratch"):
-            lr, values, val = chosen_lr([r for r in rows if r["model"] == model])
-            cells[model] = stats(study, values) | {"lr": lr, "grid": sorted(val)}
-        pre, new, scr = cells["warmhead"], cells["newhead"], cells["scratch"]
+        pre, new, scr = (chosen_cell(study, [r for r in rows if r["model"] == m],
+                                     "balanced_accuracy") for m in ("warmhead", "newhead", "scratch"))  # fmt: skip
         tracks = sum(
             map(sum, next(r for r in rows if r["model"] == "warmhead")["confusion_matrix"])
         )
@@ -323,11 +313,8 @@ def vertexing_results() -> list[dict]:
         return []
     study = load_driver().load_study()
     rows = read_rows(VERTEXING)
-    cells = {}
-    for model in (CHECKPOINT_TRACKS, "scratch"):
-        lr, values, val = chosen_lr([r for r in rows if r["model"] == model], "ari")
-        cells[model] = stats(study, values) | {"lr": lr, "grid": sorted(val)}
-    pre, scr = cells[CHECKPOINT_TRACKS], cells["scratch"]
+    pre, scr = (chosen_cell(study, [r for r in rows if r["model"] == m], "ari")
+                for m in (CHECKPOINT_TRACKS, "scratch"))  # fmt: skip
     grid = ", ".join(f"{lr:g}" for lr in pre["grid"])
     return [{
         "task": "secondary-vertex finding, 1k labelled jets, full fine-tuning, LR chosen on "
