@@ -99,6 +99,10 @@ class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
             also learns to work from kinematics alone (the masked particles' targets keep
             every group). Unlike ``group_dropout_prob`` it does not carry over into
             fine-tuning.
+        mpm_loss_weight: MPM pre-training only: weight of the masked-particle loss (the
+            target's, with the particle-ID side-target) in the total loss. ``0`` trains the
+            ``truth_objectives`` alone on the visible particles: the decoder is not run (it
+            stays as it is, so a later run can continue MPM from it).
         pid_side_target: add a cross-entropy side-target on the particle type.
         truth_objectives: MPM pre-training only: ``{objective: weight}`` of the supervised
             objectives on generator truth added to the MPM loss (``class``, ``origin``,
@@ -149,6 +153,7 @@ class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
         mpm_embedding_lr_scale: float = 1.0,
         mpm_encoder_delay: float = 0.0,
         mpm_group_dropout: float = 0.0,
+        mpm_loss_weight: float = 1.0,
         pid_side_target: bool = True,
         truth_objectives: dict[str, float] | None = None,
         pretrain_classes: list[str] | None = None,
@@ -182,6 +187,8 @@ class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
         ):
             if not 0.0 <= prob <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {prob}")
+        if not mpm_loss_weight >= 0:
+            raise ValueError(f"mpm_loss_weight must be >= 0, got {mpm_loss_weight}")
         if not 0.0 < mask_fraction < 1.0:
             raise ValueError(f"mask_fraction must be in (0, 1), got {mask_fraction}")
         truth_objectives = {k: float(v) for k, v in (truth_objectives or {}).items()}
@@ -197,6 +204,10 @@ class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
             raise ValueError(
                 "truth_objectives 'class' needs pretrain_classes (the supervised classes) and "
                 "pretrain_label_names (the data's label names)"
+            )
+        if mpm_loss_weight == 0 and not any(w > 0 for w in truth_objectives.values()):
+            raise ValueError(
+                "mpm_loss_weight 0 leaves nothing to train: switch on truth_objectives too"
             )
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
@@ -223,6 +234,7 @@ class JetFMConfig(CheckedConfigMixin, HubMixin, PretrainedConfig):
         self.mpm_embedding_lr_scale = mpm_embedding_lr_scale
         self.mpm_encoder_delay = mpm_encoder_delay
         self.mpm_group_dropout = mpm_group_dropout
+        self.mpm_loss_weight = float(mpm_loss_weight)
         self.pid_side_target = pid_side_target
         self.truth_objectives = truth_objectives
         self.pretrain_classes = list(pretrain_classes) if pretrain_classes else None

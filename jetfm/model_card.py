@@ -190,7 +190,14 @@ def collect_facts(
         "feature_groups": config.get("feature_groups") or {},
         "mpm": {
             k: config.get(k)
-            for k in ("mpm_target", "mask_fraction", "mask_in_encoder", "pid_side_target")
+            for k in (
+                "mpm_target",
+                "mask_fraction",
+                "mask_in_encoder",
+                "pid_side_target",
+                "mpm_loss_weight",
+                "truth_objectives",
+            )
             if config.get(k) is not None
         },
         "labels": (

@@ -174,6 +174,11 @@ class PretrainArguments(RunArguments):
         f"({_DEFAULT_TRUTH}) or None / 'none' (pure MPM); a dict of weights is taken as it "
         "is. Objectives whose branches the files lack are turned off with a log line.",
     )
+    mpm_weight: float = option(
+        1.0,
+        "Weight of the masked-particle (MPM) loss beside the truth objectives; 0 trains the "
+        "truth objectives alone (on the visible particles; the decoder is not run).",
+    )
     supervised_classes: str | None = option(
         None,
         "Comma-separated jet classes the class objective supervises (None: every class of "
@@ -227,12 +232,15 @@ def check_options(args: PretrainArguments) -> None:
             "in [0, 0.5)",
         ),
         ("--group-dropout", args.group_dropout, 0 <= args.group_dropout <= 1, "in [0, 1]"),
+        ("--mpm-weight", args.mpm_weight, args.mpm_weight >= 0, ">= 0"),
         ("--num-codes", args.num_codes, args.num_codes >= 2, ">= 2"),
         ("--kmeans-particles", args.kmeans_particles, args.kmeans_particles > 0, "> 0"),
     )
     for flag, value, ok, allowed in checks:
         if not ok:
             raise JetFMError(f"{flag} must be {allowed}, got {value}")
+    if args.mpm_weight == 0 and not truth_weights(args.truth):
+        raise JetFMError("--mpm-weight 0 leaves nothing to train: add --truth objectives")
 
 
 def pretrain(args: PretrainArguments | None = None, **kwargs: Any) -> PretrainResult:
@@ -280,9 +288,12 @@ def pretrain(args: PretrainArguments | None = None, **kwargs: Any) -> PretrainRe
     n_params = sum(p.numel() for p in model.jetfm.parameters())
     size = model.config.size
     weights = model.config.truth_objectives or {}
-    with_truth = " + truth (" + ", ".join(f"{k} {v:g}" for k, v in weights.items()) + ")"
-    logger.info("MPM %s%s, %s backbone (%.2fM parameters)", args.target,
-                with_truth if weights else "", size, n_params / 1e6)  # fmt: skip
+    listed = ", ".join(f"{k} {v:g}" for k, v in weights.items())
+    if model.config.mpm_loss_weight == 0:
+        objectives = f"truth alone ({listed}; the MPM loss off)"
+    else:
+        objectives = f"MPM {args.target}" + (f" + truth ({listed})" if weights else "")
+    logger.info("%s, %s backbone (%.2fM parameters)", objectives, size, n_params / 1e6)
     trainer = run_training(
         model,
         training_args,
@@ -396,11 +407,18 @@ def plan_truth(args: PretrainArguments, processor: Any) -> TruthPlan:
             raise JetFMError(f"--supervised-classes: {err}") from None
         if len(classes) < 2:
             off["class"] = f"only {classes} supervised (at least two classes are needed)"
+    truth_alone = getattr(args, "mpm_weight", 1.0) == 0
+    if truth_alone and set(off) == set(weights):
+        raise JetFMError(
+            f"--mpm-weight 0 trains the truth objectives alone, but {args.data} has the truth "
+            f"of none of them ({'; '.join(f'{k}: {why}' for k, why in off.items())})"
+        )
     if off:
+        rest = "the others" if truth_alone else "MPM and the others"
         logger.warning(
             "truth objectives turned off: %s; pre-training on %s",
             "; ".join(f"{k} ({why})" for k, why in off.items()),
-            "MPM alone" if set(off) == set(weights) else "MPM and the others",
+            "MPM alone" if set(off) == set(weights) else rest,
         )
     weights = {k: v for k, v in weights.items() if k not in off}
     targets = [OBJECTIVE_TARGETS[k] for k in weights]
@@ -708,6 +726,7 @@ def build_model(args: PretrainArguments, data: dict[str, Any]):
         mpm_embedding_lr_scale=args.embedding_lr_scale,
         mpm_encoder_delay=ENCODER_DELAY if args.encoder_delay is None else args.encoder_delay,
         mpm_group_dropout=args.group_dropout,
+        mpm_loss_weight=args.mpm_weight,
         target_options=options,
     )
     if init is not None:
@@ -762,7 +781,11 @@ def report_reconstruction(model: Any, data: dict[str, Any], output: Path, n_jets
     it into ``output`` and print the mass response: a look at what pre-training learnt."""
     from jetfm.reconstruction import can_sample, masked_reconstruction, plot_reconstruction
 
-    if data["val"] is None or not can_sample(model):
+    if (
+        data["val"] is None
+        or not can_sample(model)
+        or not getattr(model.config, "mpm_loss_weight", 1.0)
+    ):
         return None
     try:
         result = masked_reconstruction(model, data["val"], data["processor"], n_jets=n_jets)

@@ -297,13 +297,14 @@ class ComponentLossTrainer(transformers.Trainer):
             return metrics
 
         loader = self.get_eval_dataloader(dataset)
-        gain = context_gain(model, islice(loader, self.context_gain_batches))
         collapse = representation_collapse(model, islice(loader, self.context_gain_batches))
         extra = {
-            f"{metric_key_prefix}_context_gain": round(gain["context_gain"], 5),
             f"{metric_key_prefix}_embedding_rank": round(collapse["embedding_rank"], 3),
             f"{metric_key_prefix}_state_common_share": round(collapse["state_common_share"], 4),
         }
+        if getattr(model.config, "mpm_loss_weight", 1.0):  # no decoder pass when it is 0
+            gain = context_gain(model, islice(loader, self.context_gain_batches))
+            extra[f"{metric_key_prefix}_context_gain"] = round(gain["context_gain"], 5)
         self.log(extra)
         metrics.update(extra)
         return metrics

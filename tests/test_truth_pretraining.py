@@ -212,6 +212,40 @@ def test_held_out_classes_give_no_class_loss(generated):
     assert float(out.class_loss) > 0 and grad > 0
 
 
+def test_mpm_weight_scales_the_mpm_loss_and_zero_skips_the_decoder(generated):
+    """``mpm_loss_weight`` weighs the masked-particle loss; at 0 the truth objectives train
+    alone, from the same encoder pass (same visible particles), and the decoder gets no
+    gradient because it is not run."""
+    train, _ = generated
+    processor = JetProcessor(max_particles=64).fit(train, progress=False)
+    batch = _batch(train, processor)
+    full = _model().eval()(**batch)
+    half = _model(mpm_loss_weight=0.5).eval()(**batch)
+    truth = {k: v for k, v in full.losses.items() if k != "mpm"}
+    weights = _model().config.truth_objectives
+    truth_total = sum(weights[k] * v for k, v in truth.items())
+    torch.testing.assert_close(half.loss.detach(), 0.5 * full.losses["mpm"] + truth_total)
+
+    model = _model(mpm_loss_weight=0).eval()  # eval: the same mask as the models above
+    out = model(**batch)
+    assert set(out.losses) == {"class", "origin", "vertex"}
+    for key, value in truth.items():
+        torch.testing.assert_close(out.losses[key], value)
+    torch.testing.assert_close(out.loss.detach(), truth_total)
+    assert out.decoder_states is None and out.target_loss is None
+    out.loss.backward()
+    assert all(p.grad is None for p in model.decoder.parameters())
+    assert all(p.grad is None for p in model.target.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.jetfm.parameters())
+    # a batch without truth labels: a zero loss that still backpropagates
+    plain = model(**{k: batch[k] for k in ("kinematics", "pid", "tracks", "mask")})
+    assert plain.losses == {} and float(plain.loss.detach()) == 0.0 and plain.loss.requires_grad
+    with pytest.raises(ValueError, match="nothing to train"):
+        JetFMConfig(mpm_loss_weight=0)
+    with pytest.raises(ValueError, match="mpm_loss_weight must be >= 0"):
+        _model(mpm_loss_weight=-1)
+
+
 # --- a real run -----------------------------------------------------------------------------
 def _logged(history, key):
     return [h[key] for h in history if key in h]
@@ -295,6 +329,43 @@ def test_files_without_truth_pre_train_by_mpm_alone(kinematics_only_file, tmp_pa
     assert result.metrics["steps"] == 2
 
 
+def test_truth_alone_pre_training_run(generated, tmp_path):
+    """``--mpm-weight 0``: a real run trains the truth heads and the encoder, logs no MPM
+    loss, leaves the decoder as it was initialised, and its card says what it learnt from."""
+    train, val = generated
+    out = tmp_path / "truth_alone"
+    rc = cli_main(["pretrain", "--data", str(train), "--val", str(val), "--output", str(out),
+                   "--size", "tiny", "--target", "regression", "--truth", "class=2,origin=0.5",
+                   "--mpm-weight", "0", "--max-steps", "70", "--batch-size", "32",
+                   "--lr", "3e-3", "--logging-steps", "5", "--save-steps", "70",
+                   "--buckets", "128", "--encoder-delay", "0", "--embedding-lr-scale", "1",
+                   "--seed", "0"])  # fmt: skip
+    assert rc == 0
+    model = JetFMForMaskedParticleModeling.from_pretrained(str(out))
+    assert model.config.mpm_loss_weight == 0
+    processor = JetProcessor.from_pretrained(out)
+    batch = dataset_to_batch(JetDataset(val, processor, targets=TRUTH_TARGETS[:3]))
+    torch.manual_seed(0)
+    untrained = JetFMForMaskedParticleModeling(model.config).eval()
+    with torch.no_grad():
+        before, after = untrained(**batch).losses, model.eval()(**batch).losses
+    assert set(after) == {"class", "origin"}
+    assert after["class"] < 0.8 * before["class"], (before, after)
+    assert after["origin"] < 0.9 * before["origin"], (before, after)
+    # the decoder was never run: still at the seeded initialisation of the run
+    torch.manual_seed(0)
+    fresh = JetFMForMaskedParticleModeling(model.config)
+    for (name, p), q in zip(
+        model.decoder.named_parameters(), fresh.decoder.parameters(), strict=True
+    ):
+        torch.testing.assert_close(p, q, msg=name)
+    log = (out / "training_log.csv").read_text()
+    assert "class_loss" in log and "mpm_loss" not in log
+    card = render_model_card(collect_facts(out))
+    assert "pre-trained on generator truth alone" in card and "`--mpm-weight 0`" in card
+    assert "| MPM target |" not in card
+
+
 # --- options --------------------------------------------------------------------------------
 def test_truth_options_and_their_errors(generated, tmp_path, capsys):
     from jetfm.cli import build_parser
@@ -321,6 +392,12 @@ def test_truth_options_and_their_errors(generated, tmp_path, capsys):
     assert "--supervised-classes: unknown class 'Hbb'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="pretrain_classes"):
         JetFMConfig(truth_objectives={"class": 1.0})
+    assert cli_main([*base, "--mpm-weight", "0", "--max-steps", "1"]) == 2
+    assert "--mpm-weight 0 leaves nothing to train" in capsys.readouterr().err
+    assert cli_main([*base, "--mpm-weight", "-1", "--truth"]) == 2
+    assert "--mpm-weight" in capsys.readouterr().err
+    weighted = pretrain_arguments(build_parser().parse_args([*argv, "--mpm-weight", "0.5"]))
+    assert weighted.mpm_weight == 0.5
 
 
 def test_track_id_head_starts_from_the_pretrained_origin_head(truth_run, generated, tmp_path,

@@ -143,6 +143,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "turned off with a log line. Default: pure MPM",
     )
     parser.add_argument(
+        "--mpm-weight",
+        type=non_negative_float,
+        default=1.0,
+        help="weight of the masked-particle (MPM) loss beside the --truth objectives; 0 "
+        "trains the truth objectives alone, on the visible particles, without running the "
+        "decoder (default: 1)",
+    )
+    parser.add_argument(
         "--supervised-classes",
         default=None,
         metavar="CLASSES",

@@ -62,7 +62,7 @@ from jetfm.modeling.masking import (
     static_width_table,
     weighted_mean,
 )
-from jetfm.modeling.targets import MPMTarget, TargetInputs, build_target
+from jetfm.modeling.targets import MPMTarget, TargetInputs, TargetOutput, build_target
 from jetfm.modeling.truth_heads import TruthHeads, active_objectives
 
 #: seed of the masks (and target noise) drawn in evaluation mode, so eval losses are
@@ -136,10 +136,21 @@ class _Pass(NamedTuple):
     """One encoder + decoder pass: decoder states ``(B,N,Dd)``, the mask ``(B,N)``, the
     encoder's particle states ``(B,N,D)`` and jet state ``(B,D)`` (None without truth heads)."""
 
-    decoded: torch.Tensor
+    decoded: torch.Tensor | None
     masked: torch.Tensor
     states: torch.Tensor
     jet_state: torch.Tensor | None
+
+
+class _MPMLoss(NamedTuple):
+    """The masked-particle part of a forward pass (all None when ``mpm_loss_weight`` is 0)."""
+
+    loss: torch.Tensor | None = None
+    target_out: TargetOutput | None = None
+    pid_loss: torch.Tensor | None = None
+    pid_logits: torch.Tensor | None = None
+    states: torch.Tensor | None = None
+    slots: MaskedSlots | None = None
 
 
 class MPMDecoder(nn.Module):
@@ -372,9 +383,10 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         generator=None,
         context_shift=0,
         static_shapes=False,
+        decode: bool = True,
     ) -> _Pass:
         """:meth:`decode`, also returning the encoder's particle states and jet state (the
-        truth heads' inputs)."""
+        truth heads' inputs); ``decode=False`` stops after the encoder (no decoder states)."""
         if kinematics.dim() != 3:
             raise ValueError(
                 f"kinematics must have shape (batch, particles, features), got "
@@ -398,6 +410,8 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
             states, x, full_mask = self._visible_pass(kinematics, pid, tracks, mask, masked, width)
         # the jet state of the visible particles: for the truth heads and the decoder's jet token
         jet_state = self.jetfm.pool(x, full_mask) if self.truth is not None else None
+        if not decode:
+            return _Pass(None, masked, states, jet_state)
         registers = self._context_tokens(x, full_mask, jet_state)
         encoder_states = states
         if context_shift:
@@ -471,13 +485,65 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         generator = self._generator(kinematics.device)
         if static_shapes is None:
             static_shapes = kinematics.device.type != "cpu" or torch.compiler.is_compiling()
+        mpm_weight = float(getattr(self.config, "mpm_loss_weight", 1.0))
         encoded = self._encode_and_decode(
-            kinematics, mask, pid, tracks, masked, generator, context_shift, static_shapes
+            kinematics, mask, pid, tracks, masked, generator, context_shift, static_shapes,
+            decode=mpm_weight > 0,
+        )  # fmt: skip
+        masked = encoded.masked
+        mpm = (
+            self._mpm_loss(encoded, kinematics, pid, tracks, mask, generator, static_shapes)
+            if mpm_weight > 0
+            else _MPMLoss()
         )
-        decoded, masked = encoded.decoded, encoded.masked
+        loss = None if mpm.loss is None else mpm_weight * mpm.loss
+        truth = None
+        if self.truth is not None:
+            truth = self.truth(
+                encoded.states,
+                encoded.jet_state,
+                mask & ~masked,
+                labels,
+                parton_labels,
+                track_labels,
+                vertex_labels,
+            )
+            extra = self.truth.total(truth.losses)
+            if extra is not None:
+                loss = extra if loss is None else loss + extra
+        if loss is None:  # truth alone, and this batch has none of its labels: a zero step
+            loss = encoded.states.sum() * 0.0
+        truth_losses = {} if truth is None else {k: v.detach() for k, v in truth.losses.items()}
+        target_out = mpm.target_out
+        out = MaskedParticleModelingOutput(
+            loss=loss,
+            mpm_loss=None if mpm.loss is None else mpm.loss.detach(),
+            class_loss=truth_losses.get("class"),
+            origin_loss=truth_losses.get("origin"),
+            vertex_loss=truth_losses.get("vertex"),
+            class_logits=None if truth is None else truth.class_logits,
+            origin_logits=None if truth is None else truth.origin_logits,
+            vertex_logits=None if truth is None else truth.vertex_logits,
+            target_loss=None if target_out is None else target_out.loss.detach(),
+            pid_loss=None if mpm.pid_loss is None else mpm.pid_loss.detach(),
+            masked=masked,
+            logits=None if target_out is None else target_out.logits,
+            target_codes=None if target_out is None else target_out.codes,
+            predictions=None if target_out is None else target_out.predictions,
+            pid_logits=mpm.pid_logits,
+            decoder_states=mpm.states,
+            masked_index=None if mpm.slots is None else mpm.slots.index,
+            masked_valid=None if mpm.slots is None else mpm.slots.valid,
+        )
+        return out if return_dict else out.to_tuple()
+
+    def _mpm_loss(self, encoded, kinematics, pid, tracks, mask, generator, static_shapes):
+        """The masked-particle loss of one pass: the target's, plus the particle-ID
+        side-target (unweighted by ``mpm_loss_weight``)."""
+        masked = encoded.masked
         width = self.static_widths(mask.shape[1])[0] if static_shapes else None
         slots = MaskedSlots.build(masked, width)
-        states = slots.select(decoded)
+        states = slots.select(encoded.decoded)
         jet = {"kinematics": kinematics, "pid": pid, "tracks": tracks}
         features = {
             g: slots.select(x)
@@ -502,43 +568,7 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
                 F.cross_entropy(pid_logits.float(), types, reduction="none"), inputs.weight
             )
             loss = loss + float(self.config.target_options.get("pid_weight", 1.0)) * pid_loss
-        mpm_loss = loss
-        truth = None
-        if self.truth is not None:
-            truth = self.truth(
-                encoded.states,
-                encoded.jet_state,
-                mask & ~masked,
-                labels,
-                parton_labels,
-                track_labels,
-                vertex_labels,
-            )
-            extra = self.truth.total(truth.losses)
-            if extra is not None:
-                loss = loss + extra
-        truth_losses = {} if truth is None else {k: v.detach() for k, v in truth.losses.items()}
-        out = MaskedParticleModelingOutput(
-            loss=loss,
-            mpm_loss=mpm_loss.detach(),
-            class_loss=truth_losses.get("class"),
-            origin_loss=truth_losses.get("origin"),
-            vertex_loss=truth_losses.get("vertex"),
-            class_logits=None if truth is None else truth.class_logits,
-            origin_logits=None if truth is None else truth.origin_logits,
-            vertex_logits=None if truth is None else truth.vertex_logits,
-            target_loss=target_out.loss.detach(),
-            pid_loss=None if pid_loss is None else pid_loss.detach(),
-            masked=masked,
-            logits=target_out.logits,
-            target_codes=target_out.codes,
-            predictions=target_out.predictions,
-            pid_logits=pid_logits,
-            decoder_states=states,
-            masked_index=slots.index,
-            masked_valid=slots.valid,
-        )
-        return out if return_dict else out.to_tuple()
+        return _MPMLoss(loss, target_out, pid_loss, pid_logits, states, slots)
 
     @torch.no_grad()
     def reconstruct(
