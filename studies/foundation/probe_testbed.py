@@ -66,11 +66,13 @@ def representation(backbone: JetFMModel, batch: dict, chunk: int = 500) -> np.nd
 
 def load(name: str, path: str, train: Path) -> tuple[JetFMModel, JetProcessor, Path | None]:
     """Backbone and processor of a checkpoint; ``random``: a fresh ``base``-size backbone
-    with statistics fitted on the training split (as scratch fine-tuning has)."""
-    if name == "random":
+    with statistics fitted on the training split (as scratch fine-tuning has);
+    ``random:CHECKPOINT``: the same with that checkpoint's architecture (its random twin)."""
+    if name == "random" or path.startswith("random:"):
         from jetfm.configuration import JetFMConfig
 
-        folder = Path(resolve_pretrained("mpm-flow-base"))
+        twin = path.split(":", 1)[1] if path.startswith("random:") else "mpm-flow-base"
+        folder = Path(resolve_pretrained(twin))
         torch.manual_seed(0)
         processor = JetProcessor(feature_groups=("kinematics",))
         processor.fit(str(train), progress=False)
@@ -125,7 +127,11 @@ def probe(x: dict, y: dict, labels: int, seed: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--testbed", required=True)
-    parser.add_argument("--checkpoints", required=True, help="NAME=PATH,... (random: fresh)")
+    parser.add_argument(
+        "--checkpoints",
+        required=True,
+        help="NAME=PATH,... (random: a fresh base backbone; NAME=random:PATH: PATH's architecture)",
+    )
     parser.add_argument("--tasks", default="top,qg")
     parser.add_argument("--labels", default="1000")
     parser.add_argument("--seeds", type=int, default=3)
