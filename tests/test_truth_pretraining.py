@@ -329,7 +329,7 @@ def test_files_without_truth_pre_train_by_mpm_alone(kinematics_only_file, tmp_pa
     assert result.metrics["steps"] == 2
 
 
-def test_truth_alone_pre_training_run(generated, tmp_path):
+def test_truth_alone_pre_training_run(generated, tmp_path, caplog):
     """``--mpm-weight 0``: a real run trains the truth heads and the encoder, logs no MPM
     loss, leaves the decoder as it was initialised, and its card says what it learnt from."""
     train, val = generated
@@ -364,6 +364,14 @@ def test_truth_alone_pre_training_run(generated, tmp_path):
     card = render_model_card(collect_facts(out))
     assert "pre-trained on generator truth alone" in card and "`--mpm-weight 0`" in card
     assert "| MPM target |" not in card
+    # continuing it with MPM on: its never-trained decoder is not taken for a trained one
+    with caplog.at_level(logging.INFO, logger="jetfm.modeling.continuation"):
+        result = pretrain(data=str(train), output_dir=str(tmp_path / "cont"), init_from=str(out),
+                          target="regression", max_steps=2, batch_size=32, buckets="128",
+                          truth="class=2,origin=0.5")  # fmt: skip
+    assert "decoder was never trained" in caplog.text
+    assert result.model.config.mpm_encoder_delay > 0  # the fresh decoder learns to read first
+    assert result.metrics["mpm_loss"] > 0
 
 
 # --- options --------------------------------------------------------------------------------

@@ -113,6 +113,13 @@ def _decoder_matches(model: Any, folder: Path) -> bool:
     return all(getattr(saved, f, None) == getattr(model.config, f, None) for f in _DECODER_FIELDS)
 
 
+def _decoder_trained(folder: Path) -> bool:
+    """False for a checkpoint pre-trained on truth alone (``mpm_loss_weight`` 0): its decoder
+    kept its random initialisation."""
+    saved = JetFMConfig.from_pretrained(str(folder))
+    return float(getattr(saved, "mpm_loss_weight", 1.0)) > 0
+
+
 def load_initial_weights(model: Any, folder: Path) -> list[str]:
     """Copy ``folder``'s weights into a freshly built ``JetFMForMaskedParticleModeling``.
 
@@ -138,7 +145,10 @@ def load_initial_weights(model: Any, folder: Path) -> list[str]:
     if heads:
         loaded.append("truth heads (" + ", ".join(heads) + ")")
     decoder = {k: v for k, v in decoder.items() if not k.startswith(TRUTH_PREFIX)}
-    if decoder and _decoder_matches(model, folder):
+    if decoder and not _decoder_trained(folder):
+        logger.info("%s: its decoder was never trained (pre-trained with --mpm-weight 0); a "
+                    "fresh decoder is trained", folder)  # fmt: skip
+    elif decoder and _decoder_matches(model, folder):
         if _load_decoder(model, decoder):
             loaded.append("decoder")
         else:
