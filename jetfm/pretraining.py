@@ -407,7 +407,7 @@ def plan_truth(args: PretrainArguments, processor: Any) -> TruthPlan:
             raise JetFMError(f"--supervised-classes: {err}") from None
         if len(classes) < 2:
             off["class"] = f"only {classes} supervised (at least two classes are needed)"
-    truth_alone = getattr(args, "mpm_weight", 1.0) == 0
+    truth_alone = args.mpm_weight == 0
     if truth_alone and set(off) == set(weights):
         raise JetFMError(
             f"--mpm-weight 0 trains the truth objectives alone, but {args.data} has the truth "
@@ -781,11 +781,7 @@ def report_reconstruction(model: Any, data: dict[str, Any], output: Path, n_jets
     it into ``output`` and print the mass response: a look at what pre-training learnt."""
     from jetfm.reconstruction import can_sample, masked_reconstruction, plot_reconstruction
 
-    if (
-        data["val"] is None
-        or not can_sample(model)
-        or not getattr(model.config, "mpm_loss_weight", 1.0)
-    ):
+    if data["val"] is None or not can_sample(model) or model.config.mpm_loss_weight == 0:
         return None
     try:
         result = masked_reconstruction(model, data["val"], data["processor"], n_jets=n_jets)

@@ -302,7 +302,7 @@ class ComponentLossTrainer(transformers.Trainer):
             f"{metric_key_prefix}_embedding_rank": round(collapse["embedding_rank"], 3),
             f"{metric_key_prefix}_state_common_share": round(collapse["state_common_share"], 4),
         }
-        if getattr(model.config, "mpm_loss_weight", 1.0):  # no decoder pass when it is 0
+        if model.config.mpm_loss_weight > 0:  # no decoder pass at 0
             gain = context_gain(model, islice(loader, self.context_gain_batches))
             extra[f"{metric_key_prefix}_context_gain"] = round(gain["context_gain"], 5)
         self.log(extra)

@@ -117,7 +117,7 @@ def _decoder_trained(folder: Path) -> bool:
     """False for a checkpoint pre-trained on truth alone (``mpm_loss_weight`` 0): its decoder
     kept its random initialisation."""
     saved = JetFMConfig.from_pretrained(str(folder))
-    return float(getattr(saved, "mpm_loss_weight", 1.0)) > 0
+    return saved.mpm_loss_weight > 0
 
 
 def load_initial_weights(model: Any, folder: Path) -> list[str]:

@@ -485,7 +485,7 @@ class JetFMForMaskedParticleModeling(JetFMPreTrainedModel):
         generator = self._generator(kinematics.device)
         if static_shapes is None:
             static_shapes = kinematics.device.type != "cpu" or torch.compiler.is_compiling()
-        mpm_weight = float(getattr(self.config, "mpm_loss_weight", 1.0))
+        mpm_weight = self.config.mpm_loss_weight
         encoded = self._encode_and_decode(
             kinematics, mask, pid, tracks, masked, generator, context_shift, static_shapes,
             decode=mpm_weight > 0,
