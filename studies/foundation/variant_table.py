@@ -11,7 +11,8 @@ weights), per CPU-hour of the variant's own stage.
 The variants, their starts and their measured CPU-hours are in ``variants.json`` beside this
 script. Example::
 
-    python studies/foundation/variant_table.py --out studies/results/foundation/variants/table.md
+    python studies/foundation/variant_table.py --out studies/results/foundation/variants/table.md \
+        --plot studies/results/foundation/variants/gain_vs_cpu_hours.png
 """
 
 from __future__ import annotations
@@ -67,9 +68,8 @@ def table(variants: list[dict], accuracy: dict, scratch: dict[str, float]) -> st
     head += [f"{TASK_NAMES[t]}: probe (Δ scratch)" for t in TASKS]
     head += ["points over its start per stage CPU-hour (top / q/g / 8 classes)"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    total: dict[str, float] = {}
+    total = total_cpu_hours(variants)
     for v in variants:
-        total[v["name"]] = v["cpu_hours"] + total.get(v.get("start") or "", 0.0)
         cells = [v["label"], v.get("start") or "random weights", v["steps"]]
         approx = "≈ " if v.get("cpu_hours_estimated") else ""
         cells.append(f"{approx}{v['cpu_hours']:.2f} / {total[v['name']]:.2f}")
@@ -96,16 +96,68 @@ def table(variants: list[dict], accuracy: dict, scratch: dict[str, float]) -> st
     )
 
 
+def total_cpu_hours(variants: list[dict]) -> dict[str, float]:
+    """Each variant's CPU-hours with those of the chain of stages behind it."""
+    by_name = {v["name"]: v for v in variants}
+
+    def total(name: str | None) -> float:
+        return (
+            0.0 if name is None else by_name[name]["cpu_hours"] + total(by_name[name].get("start"))
+        )
+
+    return {v["name"]: total(v["name"]) for v in variants}
+
+
+def plot(variants: list[dict], accuracy: dict, scratch: dict[str, float], path: Path) -> None:
+    """One panel per task: probe gain over scratch (mean and spread of the draws) against the
+    CPU-hours behind the checkpoint, from random weights (circles) or continued (squares)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hours = total_cpu_hours(variants)
+    fig, axes = plt.subplots(1, len(TASKS), figsize=(4.2 * len(TASKS), 3.6), sharex=True)
+    for ax, task in zip(axes, TASKS, strict=True):
+        ax.axhline(0.0, color="grey", ls="--", lw=1, label="scratch")
+        for v in variants:
+            draws = accuracy.get((v["name"], task))
+            if not draws:
+                continue
+            gain = 100 * (np.asarray(draws) - scratch[task])
+            marker = "o" if v.get("start") is None else "s"
+            ax.errorbar(hours[v["name"]], gain.mean(), yerr=gain.std(), marker=marker, ms=5,
+                        capsize=2, color="tab:blue" if marker == "o" else "tab:orange")  # fmt: skip
+            ax.annotate(v["name"], (hours[v["name"]], gain.mean()), textcoords="offset points",
+                        xytext=(4, 3), fontsize=6)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_title(TASK_NAMES[task], fontsize=9)
+        ax.set_xlabel("CPU-hours behind the checkpoint")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("probe accuracy − scratch (points)\n1,000 labels, domain-shifted jets")
+    axes[0].plot([], [], "o", color="tab:blue", label="from random weights")
+    axes[0].plot([], [], "s", color="tab:orange", label="continued from a checkpoint")
+    axes[0].legend(fontsize=7, loc="center")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=str(HERE / "variants.json"))
     parser.add_argument("--probes", default=str(RESULTS / "probe.jsonl"))
     parser.add_argument("--eight", default=str(RESULTS / "variants" / "eight_probe.jsonl"))
     parser.add_argument("--out", default=None, help="write the table here (default: print)")
+    parser.add_argument("--plot", default=None, help="also draw the gain against CPU-hours here")
     args = parser.parse_args(argv)
     variants = json.loads(Path(args.variants).read_text())["variants"]
-    text = table(variants, probe_accuracies(Path(args.probes), Path(args.eight)),
-                 scratch_accuracy())  # fmt: skip
+    accuracy = probe_accuracies(Path(args.probes), Path(args.eight))
+    scratch = scratch_accuracy()
+    text = table(variants, accuracy, scratch)
+    if args.plot:
+        plot(variants, accuracy, scratch, Path(args.plot))
     if args.out:
         Path(args.out).write_text(text)
     print(text)
