@@ -315,6 +315,45 @@ def test_cli_rejects_unknown_class(tmp_path, capsys):
     assert "Zbb" in capsys.readouterr().err
 
 
+@needs_generator
+def test_cli_refuses_a_class_that_cannot_fit_the_jet(tmp_path, capsys):
+    # a top needs pT ≳ m/R ≈ 430 GeV to fit in R = 0.4: a 300–400 GeV window would never fill
+    out = tmp_path / "top_r04"
+    rc = main(["generate", "--classes", "QCD,Tbqq", "--jets-per-class", "5", "--radius", "0.4",
+               "--pt-min", "300", "--pt-max", "400", "--out", str(out), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc != 0 and "Tbqq" in err and "R = 0.4" in err and "431 GeV" in err
+    assert not out.exists()  # refused before anything is written
+
+
+def test_hard_process_cut_starts_where_the_class_can_be_contained():
+    from jetfm.generation.processes import (
+        DEFAULT_SELECTION,
+        JetSelection,
+        containment_pt,
+        get_process,
+        pythia_settings,
+    )
+
+    r04 = JetSelection(radius=0.4, pt_min=300.0, pt_max=1200.0)
+    assert containment_pt(get_process("Tbqq"), 0.4) == pytest.approx(172.5 / 0.4)
+    assert containment_pt(get_process("Hbb"), 0.8) == pytest.approx(125.0 / 0.8)
+    # no bound for QCD partons, nor for Tbl (the neutrino escapes with part of the mass)
+    assert containment_pt(get_process("QCD"), 0.4) == containment_pt(get_process("Tbl"), 0.4) == 0
+
+    def cut(name, selection):
+        (line,) = [s for s in pythia_settings(get_process(name), 1, selection=selection)
+                   if s.startswith("PhaseSpace:pTHatMin")]  # fmt: skip
+        return float(line.split("=")[1])
+
+    assert cut("Tbqq", r04) == pytest.approx(0.9 * 172.5 / 0.4)  # raised above 0.9 × 300
+    assert cut("Hbb", r04) == pytest.approx(0.9 * 125.0 / 0.4)
+    for name in ("QCD", "Wqq", "Zqq", "Tbl"):  # contained from 300 GeV on: the jet-pT cut
+        assert cut(name, r04) == pytest.approx(270.0), name
+    for name in SUPPORTED_CLASSES:  # the default R = 0.8, 500–1000 GeV sets do not change
+        assert cut(name, DEFAULT_SELECTION) == pytest.approx(450.0), name
+
+
 # --- read back through the data pipeline -----------------------------------------------------
 
 

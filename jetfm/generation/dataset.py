@@ -245,7 +245,7 @@ def generate_dataset(
     require_extra()
     classes = list(dict.fromkeys(classes))
     for c in classes:
-        processes.get_process(c)
+        processes.check_containment(processes.get_process(c), selection)
     if jets_per_class < 1 or chunk_size < 1 or workers < 1:
         raise JetFMError(
             "jets_per_class, chunk_size and workers must be positive integers "

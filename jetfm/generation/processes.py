@@ -31,6 +31,9 @@ MAX_RADIUS, MAX_ABS_ETA = 1.0, 2.5
 PTHAT_FRACTION = 0.9
 PTHAT_MIN = PTHAT_FRACTION * JET_PT_MIN
 
+#: Nominal masses (GeV) of the matched resonances, for :func:`containment_pt`.
+RESONANCE_MASS_GEV = {6: 172.5, 23: 91.19, 24: 80.38, 25: 125.0}
+
 #: Pythia's default pp tune (``Tune:pp = 14``, Monash 2013), written explicitly.
 DEFAULT_TUNE = 14
 #: ``Tune:pp`` values Pythia 8.3 accepts (1 … 33; see its "Tunes" page).
@@ -58,7 +61,7 @@ _LEPTONS = "11 13 15"
 class JetSelection:
     """Jet definition and window: anti-kT ``radius``, ``pt_min < pT < pt_max`` (GeV),
     ``|η| < abs_eta_max``. Truth matching uses ΔR < ``radius``; soft drop and
-    N-subjettiness use ``R0 = radius``; Pythia's pT̂ cut is ``0.9 · pt_min``."""
+    N-subjettiness use ``R0 = radius``; Pythia's pT̂ cut is :func:`pthat_min`."""
 
     radius: float = JET_R
     pt_min: float = JET_PT_MIN
@@ -80,10 +83,6 @@ class JetSelection:
     @property
     def match_dr(self) -> float:
         return self.radius
-
-    @property
-    def pthat_min(self) -> float:
-        return PTHAT_FRACTION * self.pt_min
 
 
 DEFAULT_SELECTION = JetSelection()
@@ -174,6 +173,45 @@ def get_process(name: str) -> ProcessSpec:
         ) from None
 
 
+def containment_pt(spec: ProcessSpec, radius: float) -> float:
+    """Lowest pT (GeV) at which a jet of radius ``radius`` can contain every required decay
+    product of the class: ``m / R``, 0 where there is no such bound.
+
+    Objects within ΔR < R of an axis, carrying pT fractions ``z_i`` of the system, have
+    ``m² ≈ pT² Σ_{i<j} z_i z_j ΔR_ij² ≤ pT² R²`` (small angles), so a visible system of mass
+    ``m`` needs ``pT ≥ m / R``: a top needs 430 GeV at R = 0.4. QCD partons have no bound, and
+    neither has ``Tbl`` (the neutrino carries away part of the top mass).
+    """
+    if spec.resonance == 0 or spec.daughters == "bl":
+        return 0.0
+    return RESONANCE_MASS_GEV[spec.resonance] / radius
+
+
+def pthat_min(spec: ProcessSpec, selection: JetSelection) -> float:
+    """Pythia's ``PhaseSpace:pTHatMin`` for a class: ``0.9 ×`` the larger of the jet-pT
+    minimum and :func:`containment_pt`.
+
+    Below the containment pT no jet of the class can be matched, so generating there only
+    wastes events (the steep pT̂ spectrum puts most events at its lower edge). The 0.9
+    leaves room for off-shell masses and initial-state recoil, as for the pT window.
+    """
+    return PTHAT_FRACTION * max(selection.pt_min, containment_pt(spec, selection.radius))
+
+
+def check_containment(spec: ProcessSpec, selection: JetSelection) -> None:
+    """A clear error when no jet of the class fits the selection (pT window below its
+    :func:`containment_pt` at this radius), instead of a generator that never finishes."""
+    from jetfm.errors import JetFMError
+
+    need = containment_pt(spec, selection.radius)
+    if need >= selection.pt_max:
+        raise JetFMError(
+            f"{spec.name} jets cannot be contained in R = {selection.radius:g} below "
+            f"pT ≈ {need:.0f} GeV (m / R), but the jet pT window is {selection.pt_min:g}–"
+            f"{selection.pt_max:g} GeV: raise --pt-max or --radius, or drop {spec.name}"
+        )
+
+
 def check_tune(tune: int) -> int:
     """``tune`` if Pythia accepts it as ``Tune:pp``, else a clear error."""
     from jetfm.errors import JetFMError
@@ -199,6 +237,6 @@ def pythia_settings(
         f"Tune:pp = {int(tune)}",
         *COMMON_SETTINGS,
         f"Random:seed = {seed}",
-        f"PhaseSpace:pTHatMin = {selection.pthat_min}",
+        f"PhaseSpace:pTHatMin = {pthat_min(spec, selection)}",
         *spec.settings,
     ]
