@@ -215,3 +215,20 @@ def test_pretrain_step_variants_time_the_same_batches(run_all, tmp_path):
     assert len(case["timed_batches"]) == 2 and case["compile_s"] == {}
     with pytest.raises(SystemExit, match="not one of"):
         bench_pretrain_step.parse_variants("fp16", 1)
+
+
+def test_pthat_benchmark_compares_the_two_cuts_on_the_same_jets(run_all):
+    """The containment-cut benchmark runs both rules and restores the generator's own."""
+    pytest.importorskip("pythia8mc")
+    pytest.importorskip("fastjet")
+    import bench_generate
+
+    from jetfm.generation import processes
+
+    rule = processes.pthat_min
+    res = bench_generate.measure_pthat(["Tbqq"], n_jets=3, verbose=False)
+    (row,) = res["rows"]
+    assert row["pthat_plain"] == pytest.approx(270.0)
+    assert row["pthat_containment"] == pytest.approx(0.9 * 172.5 / 0.4, abs=0.01)
+    assert row["plain_jets_per_s"] > 0 and row["containment_jets_per_s"] > 0
+    assert processes.pthat_min is rule
